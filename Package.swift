@@ -1,0 +1,53 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// Layers, bottom to top: C shims (module maps only) → typed wrappers that are the only code
+// seeing C (`DBus`, `Libvirt`, `Polkit`) → the model (no bus, no C) → the service (one file
+// per D-Bus interface) → `vmmsd` (argument parsing and wiring).
+/// `pkg-config --cflags polkit-gobject-1` without `-pthread`, for Debian's multiarch layout.
+let polkitIncludes = SwiftSetting.unsafeFlags([
+    "-Xcc", "-I/usr/include/polkit-1", "-Xcc", "-I/usr/include/glib-2.0",
+    "-Xcc", "-I/usr/lib/x86_64-linux-gnu/glib-2.0/include", "-Xcc", "-I/usr/lib/aarch64-linux-gnu/glib-2.0/include",
+])
+
+let package = Package(
+    name: "vmms",
+    products: [
+        .executable(name: "vmmsd", targets: ["vmmsd"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CDBus", pkgConfig: "dbus-1", providers: [.apt(["libdbus-1-dev"])]),
+        .systemLibrary(name: "CLibvirt", pkgConfig: "libvirt", providers: [.apt(["libvirt-dev"])]),
+        // No pkgConfig here: glib's cflags carry -pthread, which SwiftPM rejects with a warning;
+        // the include paths come from `polkitIncludes` on the one target that imports it.
+        .systemLibrary(name: "CPolkit"),
+
+        .target(name: "DBus", dependencies: ["CDBus"]),
+        .target(name: "Libvirt", dependencies: ["CLibvirt"]),
+        .target(name: "Polkit", dependencies: ["CPolkit"], cSettings: [], swiftSettings: [polkitIncludes]),
+
+        .target(name: "VMMSModel"),
+        .target(name: "VMMSService", dependencies: [
+            "DBus", "Libvirt", "Polkit", "VMMSModel",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "vmmsd", dependencies: [
+            "VMMSService", "DBus",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        // Starts private dbus-daemons and runs command-line clients for the tests.
+        .target(name: "TestSupport", dependencies: ["DBus"], path: "Tests/TestSupport"),
+        .testTarget(name: "DBusTests", dependencies: ["DBus", "TestSupport"]),
+        .testTarget(name: "LibvirtTests", dependencies: ["Libvirt"]),
+        .testTarget(name: "PolkitTests", dependencies: ["Polkit"]),
+        .testTarget(name: "VMMSModelTests", dependencies: ["VMMSModel"]),
+        .testTarget(name: "VMMSServiceTests", dependencies: ["VMMSService", "DBus", "Libvirt", "VMMSModel", "TestSupport"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,66 @@
+/// One incoming method call as a handler sees it: already routed and signature-checked.
+public struct MethodCall: Sendable {
+    public let message: DBusMessage
+    public let path: ObjectPath
+    public let interface: String
+    public let member: String
+    public let arguments: [DBusValue]
+    /// The caller's unique bus name, the subject polkit checks.
+    public let sender: String
+    /// Set when the caller sent `ALLOW_INTERACTIVE_AUTHORIZATION`.
+    public let allowsInteractiveAuthorization: Bool
+    let server: ObjectServer
+
+    /// The caller's Unix uid, asked from the bus once per connection and cached.
+    public func callerUID() async throws -> UInt32 { try await server.unixUser(of: sender) }
+}
+
+/// One interface implemented at one object path.
+///
+/// The server has already checked the call's signature against `description`; a handler
+/// decodes, validates, authorizes, acts and returns the reply body, or throws a `DBusError`.
+public protocol DBusInterface: Sendable {
+    var description: InterfaceDescription { get }
+    /// Handles one method of `description`.
+    func call(_ call: MethodCall) async throws -> [DBusValue]
+    /// Current values of every readable property.
+    func properties() async -> [String: DBusValue]
+    /// One property's value; the default picks it from `properties()`.
+    func property(_ name: String) async -> DBusValue?
+    /// Sets a `readwrite` property; `value` already has the declared type.
+    func setProperty(_ name: String, _ value: DBusValue, _ call: MethodCall) async throws
+}
+
+extension DBusInterface {
+    public func property(_ name: String) async -> DBusValue? { await properties()[name] }
+
+    public func setProperty(_ name: String, _ value: DBusValue, _ call: MethodCall) async throws {
+        throw DBusError(DBusError.Name.propertyReadOnly, "property \(name) is read-only")
+    }
+}
+
+/// The objects a server exports, looked up per call so that thousands of objects cost one
+/// registration and nothing per object.
+public protocol ObjectTree: Sendable {
+    /// The interfaces of the object at `path` (standard ones are added by the server), or nil
+    /// when there is no object there.
+    func interfaces(at path: ObjectPath) async -> [any DBusInterface]?
+    /// Every exported object path, for `Introspect` child nodes.
+    func objectPaths() async -> [ObjectPath]
+    /// Guards property reads, `GetManagedObjects` and the child list of `Introspect`; throws
+    /// the error to reply with when the caller may not read.
+    func authorizeRead(_ call: MethodCall) async throws
+}
+
+extension ObjectPath {
+    /// The names of the nodes directly below `self` that lead to any of `paths`.
+    public func childNodes(among paths: some Sequence<ObjectPath>) -> [String] {
+        let prefix = rawValue == "/" ? "/" : rawValue + "/"
+        var names = Set<String>()
+        for path in paths where path.rawValue.hasPrefix(prefix) && path != self {
+            let rest = path.rawValue.dropFirst(prefix.count)
+            if let first = rest.split(separator: "/").first { names.insert(String(first)) }
+        }
+        return names.sorted()
+    }
+}

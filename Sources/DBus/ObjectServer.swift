@@ -1,0 +1,219 @@
+import Synchronization
+
+/// Exports an `ObjectTree` on a connection: routes method calls, answers the standard
+/// interfaces (Introspectable, Properties, ObjectManager; libdbus itself answers Peer), checks
+/// signatures, and replies exactly once to every call that expects a reply.
+public final class ObjectServer: Sendable {
+    public let connection: DBusConnection
+    public let objectManagerPath: ObjectPath
+    private let tree: any ObjectTree
+    private let uids = Mutex<[String: UInt32]>([:])
+
+    public init(connection: DBusConnection, objectManagerPath: ObjectPath, tree: any ObjectTree) {
+        self.connection = connection
+        self.objectManagerPath = objectManagerPath
+        self.tree = tree
+        connection.setMethodCallHandler { [self] message in
+            // Leave the loop thread at once; the handler may wait on polkit or libvirt.
+            Task.detached { await self.handle(message) }
+        }
+    }
+
+    // MARK: Signals
+
+    /// Emits a signal from `path`.
+    public func emit(path: ObjectPath, interface: String, member: String, _ body: [DBusValue]) throws {
+        connection.send(try DBusMessage.signal(path: path, interface: interface, member: member, body: body))
+    }
+
+    /// `org.freedesktop.DBus.Properties.PropertiesChanged`.
+    public func emitPropertiesChanged(path: ObjectPath, interface: String, changed: [String: DBusValue],
+                                      invalidated: [String] = []) {
+        try? emit(path: path, interface: InterfaceDescription.properties.name, member: "PropertiesChanged",
+                  [.string(interface), .vardict(changed), .strings(invalidated)])
+    }
+
+    /// `org.freedesktop.DBus.ObjectManager.InterfacesAdded` for the object at `path`.
+    public func emitInterfacesAdded(path: ObjectPath, interfaces: [any DBusInterface]) async {
+        let body = await Self.interfacesAndProperties(interfaces)
+        try? emit(path: objectManagerPath, interface: InterfaceDescription.objectManager.name,
+                  member: "InterfacesAdded", [.objectPath(path), body])
+    }
+
+    /// `org.freedesktop.DBus.ObjectManager.InterfacesRemoved`.
+    public func emitInterfacesRemoved(path: ObjectPath, interfaces: [String]) {
+        try? emit(path: objectManagerPath, interface: InterfaceDescription.objectManager.name,
+                  member: "InterfacesRemoved", [.objectPath(path), .strings(interfaces)])
+    }
+
+    // MARK: Caller identity
+
+    /// Unique names are never reused on a bus, so a uid learnt once stays right.
+    func unixUser(of sender: String) async throws -> UInt32 {
+        if let cached = uids.withLock({ $0[sender] }) { return cached }
+        let uid = try await connection.unixUser(of: sender)
+        uids.withLock { cache in
+            if cache.count > 4096 { cache.removeAll() }
+            cache[sender] = uid
+        }
+        return uid
+    }
+
+    // MARK: Dispatch
+
+    func handle(_ message: DBusMessage) async {
+        let reply: DBusMessage?
+        do {
+            let body = try await route(message)
+            reply = try message.makeReturn(body)
+        } catch let error as DBusError {
+            reply = message.makeError(error)
+        } catch {
+            reply = message.makeError(.failed(String(describing: error)))
+        }
+        // A caller that has gone away makes the bus answer us with an error we ignore.
+        if message.expectsReply, let reply { connection.send(reply) }
+    }
+
+    private func route(_ message: DBusMessage) async throws -> [DBusValue] {
+        guard let path = message.path, let member = message.member else {
+            throw DBusError.invalidArgs("a method call needs a path and a member")
+        }
+        let interfaceName = message.interface
+        func makeCall(_ interface: String) -> MethodCall {
+            MethodCall(message: message, path: path, interface: interface, member: member, arguments: message.body,
+                       sender: message.sender ?? "", allowsInteractiveAuthorization: message.allowsInteractiveAuthorization,
+                       server: self)
+        }
+        switch interfaceName {
+        case InterfaceDescription.introspectable.name:
+            return try await introspect(makeCall(InterfaceDescription.introspectable.name))
+        case InterfaceDescription.properties.name:
+            return try await properties(makeCall(InterfaceDescription.properties.name))
+        case InterfaceDescription.objectManager.name where path == objectManagerPath:
+            return try await objectManager(makeCall(InterfaceDescription.objectManager.name))
+        default:
+            break
+        }
+        guard let implementations = await tree.interfaces(at: path) else {
+            throw DBusError(DBusError.Name.unknownObject, "no object at \(path)")
+        }
+        let implementation: (any DBusInterface)?
+        if let interfaceName {
+            implementation = implementations.first { $0.description.name == interfaceName }
+            guard implementation != nil else {
+                throw DBusError(DBusError.Name.unknownInterface, "object \(path) has no interface \(interfaceName)")
+            }
+        } else {
+            implementation = implementations.first { $0.description.method(named: member) != nil }
+        }
+        guard let implementation, let method = implementation.description.method(named: member) else {
+            throw DBusError(DBusError.Name.unknownMethod, "no method \(member) on \(interfaceName ?? "any interface") of \(path)")
+        }
+        try Self.checkSignature(message, expected: method.inputSignature, method: member)
+        return try await implementation.call(makeCall(implementation.description.name))
+    }
+
+    private static func checkSignature(_ message: DBusMessage, expected: DBusSignature, method: String) throws {
+        guard message.signature == expected else {
+            throw DBusError.invalidArgs("\(method) takes arguments of type '\(expected)', not '\(message.signature)'")
+        }
+    }
+
+    private func introspect(_ call: MethodCall) async throws -> [DBusValue] {
+        try Self.checkSignature(call.message, expected: .empty, method: call.member)
+        guard call.member == "Introspect" else { throw DBusError(DBusError.Name.unknownMethod, "no method \(call.member)") }
+        let implementations = await tree.interfaces(at: call.path)
+        let paths = await tree.objectPaths()
+        let isIntermediate = call.path == objectManagerPath || objectManagerPath.isDescendant(of: call.path)
+            || paths.contains { $0.isDescendant(of: call.path) }
+        guard implementations != nil || isIntermediate else {
+            throw DBusError(DBusError.Name.unknownObject, "no object at \(call.path)")
+        }
+        // Child nodes name VMs, so only readers see them; the interfaces themselves are public.
+        let readable = (try? await tree.authorizeRead(call)) != nil
+        let children = call.path.childNodes(among: readable ? paths + [objectManagerPath] : [objectManagerPath])
+        var described = implementations.map { InterfaceDescription.standard + $0.map(\.description) } ?? []
+        if call.path == objectManagerPath {
+            if described.isEmpty { described = InterfaceDescription.standard }
+            described.append(.objectManager)
+        }
+        return [.string(InterfaceDescription.introspectionDocument(interfaces: described, children: children))]
+    }
+
+    private func properties(_ call: MethodCall) async throws -> [DBusValue] {
+        let args = call.arguments
+        switch call.member {
+        case "Get":
+            try Self.checkSignature(call.message, expected: "ss", method: "Get")
+            guard let interface = args[0].string, let name = args[1].string else { throw DBusError.invalidArgs("bad arguments") }
+            let implementation = try await implementation(call.path, interface)
+            guard implementation.description.property(named: name) != nil else {
+                throw DBusError(DBusError.Name.unknownProperty, "\(interface) has no property \(name)")
+            }
+            try await tree.authorizeRead(call)
+            guard let value = await implementation.property(name) else {
+                throw DBusError(DBusError.Name.unknownObject, "\(call.path) is gone")
+            }
+            return [.variant(value)]
+        case "GetAll":
+            try Self.checkSignature(call.message, expected: "s", method: "GetAll")
+            guard let interface = args[0].string else { throw DBusError.invalidArgs("bad arguments") }
+            if (InterfaceDescription.standard + [.objectManager]).contains(where: { $0.name == interface }) { return [.vardict([:])] }
+            let implementation = try await implementation(call.path, interface)
+            try await tree.authorizeRead(call)
+            return [.vardict(await implementation.properties())]
+        case "Set":
+            try Self.checkSignature(call.message, expected: "ssv", method: "Set")
+            guard let interface = args[0].string, let name = args[1].string, let value = args[2].variant else {
+                throw DBusError.invalidArgs("bad arguments")
+            }
+            let implementation = try await implementation(call.path, interface)
+            guard let property = implementation.description.property(named: name) else {
+                throw DBusError(DBusError.Name.unknownProperty, "\(interface) has no property \(name)")
+            }
+            guard property.access == .readwrite else {
+                throw DBusError(DBusError.Name.propertyReadOnly, "property \(name) is read-only")
+            }
+            guard value.signature == property.signature else {
+                throw DBusError.invalidArgs("property \(name) has type '\(property.signature)', not '\(value.signature)'")
+            }
+            try await implementation.setProperty(name, value, call)
+            return []
+        default:
+            throw DBusError(DBusError.Name.unknownMethod, "no method \(call.member) on \(call.interface)")
+        }
+    }
+
+    private func implementation(_ path: ObjectPath, _ interface: String) async throws -> any DBusInterface {
+        guard let implementations = await tree.interfaces(at: path) else {
+            throw DBusError(DBusError.Name.unknownObject, "no object at \(path)")
+        }
+        guard let implementation = implementations.first(where: { $0.description.name == interface }) else {
+            throw DBusError(DBusError.Name.unknownInterface, "object \(path) has no interface \(interface)")
+        }
+        return implementation
+    }
+
+    private func objectManager(_ call: MethodCall) async throws -> [DBusValue] {
+        guard call.member == "GetManagedObjects" else {
+            throw DBusError(DBusError.Name.unknownMethod, "no method \(call.member) on \(call.interface)")
+        }
+        try Self.checkSignature(call.message, expected: .empty, method: call.member)
+        try await tree.authorizeRead(call)
+        var entries: [DBusValue.DictionaryEntry] = []
+        for path in await tree.objectPaths() where path.isDescendant(of: objectManagerPath) {
+            guard let implementations = await tree.interfaces(at: path) else { continue }
+            entries.append(.init(.objectPath(path), await Self.interfacesAndProperties(implementations)))
+        }
+        return [.dictionary(key: "o", value: "a{sa{sv}}", entries)]
+    }
+
+    static func interfacesAndProperties(_ implementations: [any DBusInterface]) async -> DBusValue {
+        var entries: [DBusValue.DictionaryEntry] = []
+        for implementation in implementations {
+            entries.append(.init(.string(implementation.description.name), .vardict(await implementation.properties())))
+        }
+        return .dictionary(key: "s", value: "a{sv}", entries)
+    }
+}

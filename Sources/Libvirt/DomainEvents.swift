@@ -1,0 +1,278 @@
+internal import CLibvirt
+import Synchronization
+
+/// Something that happened to a domain, as reported by libvirt's domain events.
+///
+/// Every case carries the domain's lowercase UUID. Integer payloads are libvirt's raw enum
+/// values (see the case documentation) so that values added by newer libvirt versions still
+/// arrive instead of being dropped.
+public enum DomainEvent: Sendable, Equatable {
+    /// The domain was defined, started, paused, stopped… `event` is a `LifecycleEvent` raw
+    /// value (`virDomainEventType`), `detail` the matching `virDomainEvent*DetailType`
+    /// (e.g. `VIR_DOMAIN_EVENT_STOPPED_SAVED`). (`VIR_DOMAIN_EVENT_ID_LIFECYCLE`)
+    case lifecycle(uuid: String, event: Int32, detail: Int32)
+    /// The guest rebooted. (`VIR_DOMAIN_EVENT_ID_REBOOT`)
+    case reboot(uuid: String)
+    /// The guest changed its real-time clock; offset from UTC in seconds.
+    /// (`VIR_DOMAIN_EVENT_ID_RTC_CHANGE`)
+    case rtcChange(uuid: String, utcOffsetSeconds: Int64)
+    /// The watchdog fired; `action` is a `virDomainEventWatchdogAction`.
+    /// (`VIR_DOMAIN_EVENT_ID_WATCHDOG`)
+    case watchdog(uuid: String, action: Int32)
+    /// A disk I/O error (e.g. host disk full); `action` is a `virDomainEventIOErrorAction`
+    /// (the domain is often paused), `reason` e.g. "enospc". (`VIR_DOMAIN_EVENT_ID_IO_ERROR_REASON`)
+    case ioError(uuid: String, path: String, alias: String, action: Int32, reason: String)
+    /// libvirt lost control of the hypervisor process (monitor error).
+    /// (`VIR_DOMAIN_EVENT_ID_CONTROL_ERROR`)
+    case controlError(uuid: String)
+    /// The memory balloon changed size; new size in KiB. (`VIR_DOMAIN_EVENT_ID_BALLOON_CHANGE`)
+    case balloonChange(uuid: String, actualKiB: UInt64)
+    /// The guest woke from power-management suspend. (`VIR_DOMAIN_EVENT_ID_PMWAKEUP`)
+    case pmWakeup(uuid: String)
+    /// The guest suspended to RAM. (`VIR_DOMAIN_EVENT_ID_PMSUSPEND`)
+    case pmSuspend(uuid: String)
+    /// The guest suspended to disk. (`VIR_DOMAIN_EVENT_ID_PMSUSPEND_DISK`)
+    case pmSuspendDisk(uuid: String)
+    /// A device was hot-plugged; `alias` is its device alias. (`VIR_DOMAIN_EVENT_ID_DEVICE_ADDED`)
+    case deviceAdded(uuid: String, alias: String)
+    /// A device was unplugged; `alias` is its device alias. (`VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED`)
+    case deviceRemoved(uuid: String, alias: String)
+    /// The guest refused to release a device. (`VIR_DOMAIN_EVENT_ID_DEVICE_REMOVAL_FAILED`)
+    case deviceRemovalFailed(uuid: String, alias: String)
+    /// Description, title or an application metadata element changed.
+    /// (`VIR_DOMAIN_EVENT_ID_METADATA_CHANGE`)
+    case metadataChange(uuid: String)
+    /// A background job (save, migration, dump…) finished. (`VIR_DOMAIN_EVENT_ID_JOB_COMPLETED`)
+    case jobCompleted(uuid: String)
+    /// The guest agent connected or disconnected; `state` is a
+    /// `virConnectDomainEventAgentLifecycleState` (1 connected, 2 disconnected), `reason` a
+    /// `virConnectDomainEventAgentLifecycleReason`. (`VIR_DOMAIN_EVENT_ID_AGENT_LIFECYCLE`)
+    case agentLifecycle(uuid: String, state: Int32, reason: Int32)
+
+    /// The UUID of the domain the event is about.
+    public var uuid: String {
+        switch self {
+        case .lifecycle(let uuid, _, _), .reboot(let uuid), .rtcChange(let uuid, _),
+             .watchdog(let uuid, _), .ioError(let uuid, _, _, _, _), .controlError(let uuid),
+             .balloonChange(let uuid, _), .pmWakeup(let uuid), .pmSuspend(let uuid),
+             .pmSuspendDisk(let uuid), .deviceAdded(let uuid, _), .deviceRemoved(let uuid, _),
+             .deviceRemovalFailed(let uuid, _), .metadataChange(let uuid), .jobCompleted(let uuid),
+             .agentLifecycle(let uuid, _, _):
+            return uuid
+        }
+    }
+
+    /// For `.lifecycle`, the typed event kind (nil for other cases or unknown values).
+    public var lifecycleEvent: LifecycleEvent? {
+        if case .lifecycle(_, let event, _) = self { return LifecycleEvent(rawValue: event) }
+        return nil
+    }
+}
+
+/// One handler registered with `LibvirtConnection.registerDomainEvents`. Keep it alive for as
+/// long as events should arrive; `deregister()` or releasing it stops them. Holds its
+/// connection open.
+public final class EventRegistration: Sendable {
+    private let connection: LibvirtConnection
+    private let token: UInt64
+
+    init(connection: LibvirtConnection, token: UInt64) {
+        self.connection = connection
+        self.token = token
+    }
+
+    deinit {
+        deregister()
+    }
+
+    /// Stops delivery to this handler; an event already being delivered may still arrive.
+    /// Idempotent. When the last handler of the connection goes, the libvirt callbacks are
+    /// removed too; failures then (e.g. the connection already broke, which drops them
+    /// anyway) are ignored. Wraps `virConnectDomainEventDeregisterAny`.
+    public func deregister() {
+        connection.eventHub.remove(token: token, connection: connection.handle)
+    }
+}
+
+extension LibvirtConnection {
+    /// Registers `handler` for every `DomainEvent` kind on every domain of this connection.
+    /// `handler` runs on the event-loop thread, one event at a time, in libvirt's order; keep
+    /// it short (hand the event to an actor or a stream). Any number of handlers may be
+    /// registered; they share one set of libvirt callbacks. Needs `LibvirtEventLoop.start()`
+    /// before this connection was opened. Wraps `virConnectDomainEventRegisterAny`.
+    public func registerDomainEvents(_ handler: @escaping @Sendable (DomainEvent) -> Void) throws -> EventRegistration {
+        let token = try eventHub.add(handler, connection: handle)
+        return EventRegistration(connection: self, token: token)
+    }
+}
+
+// MARK: - C callback plumbing
+
+/// Fans libvirt's domain events out to the Swift handlers of one connection.
+///
+/// libvirt refuses a second registration of the same C callback for the same event on one
+/// connection ("event callback already tracked"), so each connection registers its callbacks
+/// once, with the hub as their opaque pointer, and the hub keeps the list of handlers.
+final class DomainEventHub: Sendable {
+    private struct State {
+        var handlers: [UInt64: @Sendable (DomainEvent) -> Void] = [:]
+        var nextToken: UInt64 = 0
+        /// libvirt's callback IDs; empty while no handler is registered.
+        var callbackIDs: [Int32] = []
+    }
+
+    private let state = Mutex(State())
+
+    /// Adds a handler, registering the libvirt callbacks first if this is the first one.
+    /// Either every event kind is registered with libvirt or none.
+    func add(_ handler: @escaping @Sendable (DomainEvent) -> Void, connection: OpaquePointer) throws -> UInt64 {
+        try state.withLock { (state: inout State) throws(LibvirtError) -> UInt64 in
+            if state.callbackIDs.isEmpty {
+                state.callbackIDs = try registerCallbacks(connection: connection)
+            }
+            let token = state.nextToken
+            state.nextToken += 1
+            state.handlers[token] = handler
+            return token
+        }
+    }
+
+    /// Removes a handler, and the libvirt callbacks with the last one.
+    func remove(token: UInt64, connection: OpaquePointer) {
+        state.withLock { state in
+            guard state.handlers.removeValue(forKey: token) != nil, state.handlers.isEmpty else { return }
+            deregister(state.callbackIDs, connection: connection)
+            state.callbackIDs = []
+        }
+    }
+
+    /// Called on the event-loop thread; libvirt does not hold its own locks meanwhile, so a
+    /// handler may register or deregister.
+    func dispatch(_ event: DomainEvent) {
+        let handlers = state.withLock { Array($0.handlers.values) }
+        for handler in handlers { handler(event) }
+    }
+
+    private func registerCallbacks(connection: OpaquePointer) throws(LibvirtError) -> [Int32] {
+        var ids: [Int32] = []
+        for (eventID, callback) in domainEventCallbacks() {
+            // One retain per registration: libvirt calls the free callback once for each.
+            let opaque = Unmanaged.passRetained(self).toOpaque()
+            let id = virConnectDomainEventRegisterAny(connection, nil, Int32(bitPattern: eventID.rawValue),
+                                                      callback, opaque, releaseDomainEventHub)
+            if id < 0 {
+                let error = LibvirtError.last(function: "virConnectDomainEventRegisterAny")
+                // libvirt does not call the free callback when registration fails.
+                Unmanaged<DomainEventHub>.fromOpaque(opaque).release()
+                deregister(ids, connection: connection)
+                throw error
+            }
+            ids.append(id)
+        }
+        return ids
+    }
+
+    private func deregister(_ ids: [Int32], connection: OpaquePointer) {
+        for id in ids where virConnectDomainEventDeregisterAny(connection, id) < 0 {
+            virResetLastError()
+        }
+    }
+}
+
+/// libvirt's free callback for a `DomainEventHub` reference.
+private let releaseDomainEventHub: virFreeCallback = { opaque in
+    guard let opaque else { return }
+    Unmanaged<DomainEventHub>.fromOpaque(opaque).release()
+}
+
+/// Builds the event from the domain's UUID and passes it to the hub's handlers.
+private func deliver(_ domain: OpaquePointer?, _ opaque: UnsafeMutableRawPointer?,
+                     _ make: (String) -> DomainEvent) {
+    guard let domain, let opaque, let uuid = domainUUIDString(domain) else { return }
+    Unmanaged<DomainEventHub>.fromOpaque(opaque).takeUnretainedValue().dispatch(make(uuid))
+}
+
+/// A C string from an event, or "" when libvirt passed NULL.
+private func eventString(_ pointer: UnsafePointer<CChar>?) -> String {
+    pointer.map { String(cString: $0) } ?? ""
+}
+
+/// libvirt takes every callback as `virConnectDomainEventGenericCallback` and calls it with
+/// the signature of its event ID (the C API's `VIR_DOMAIN_EVENT_CALLBACK` cast).
+private func generic<F>(_ callback: F) -> virConnectDomainEventGenericCallback {
+    unsafeBitCast(callback, to: virConnectDomainEventGenericCallback.self)
+}
+
+/// Each event ID with a C callback of exactly the signature libvirt calls it with.
+private func domainEventCallbacks() -> [(virDomainEventID, virConnectDomainEventGenericCallback)] {
+    let lifecycle: virConnectDomainEventCallback = { _, dom, event, detail, opaque in
+        deliver(dom, opaque) { .lifecycle(uuid: $0, event: event, detail: detail) }
+        return 0
+    }
+    let reboot: virConnectDomainEventGenericCallback = { _, dom, opaque in
+        deliver(dom, opaque) { .reboot(uuid: $0) }
+    }
+    let rtcChange: virConnectDomainEventRTCChangeCallback = { _, dom, offset, opaque in
+        deliver(dom, opaque) { .rtcChange(uuid: $0, utcOffsetSeconds: offset) }
+    }
+    let watchdog: virConnectDomainEventWatchdogCallback = { _, dom, action, opaque in
+        deliver(dom, opaque) { .watchdog(uuid: $0, action: action) }
+    }
+    let ioError: virConnectDomainEventIOErrorReasonCallback = { _, dom, path, alias, action, reason, opaque in
+        deliver(dom, opaque) {
+            .ioError(uuid: $0, path: eventString(path), alias: eventString(alias), action: action,
+                     reason: eventString(reason))
+        }
+    }
+    let controlError: virConnectDomainEventGenericCallback = { _, dom, opaque in
+        deliver(dom, opaque) { .controlError(uuid: $0) }
+    }
+    let balloon: virConnectDomainEventBalloonChangeCallback = { _, dom, actual, opaque in
+        deliver(dom, opaque) { .balloonChange(uuid: $0, actualKiB: actual) }
+    }
+    let pmWakeup: virConnectDomainEventPMWakeupCallback = { _, dom, _, opaque in
+        deliver(dom, opaque) { .pmWakeup(uuid: $0) }
+    }
+    let pmSuspend: virConnectDomainEventPMSuspendCallback = { _, dom, _, opaque in
+        deliver(dom, opaque) { .pmSuspend(uuid: $0) }
+    }
+    let pmSuspendDisk: virConnectDomainEventPMSuspendDiskCallback = { _, dom, _, opaque in
+        deliver(dom, opaque) { .pmSuspendDisk(uuid: $0) }
+    }
+    let deviceAdded: virConnectDomainEventDeviceAddedCallback = { _, dom, alias, opaque in
+        deliver(dom, opaque) { .deviceAdded(uuid: $0, alias: eventString(alias)) }
+    }
+    let deviceRemoved: virConnectDomainEventDeviceRemovedCallback = { _, dom, alias, opaque in
+        deliver(dom, opaque) { .deviceRemoved(uuid: $0, alias: eventString(alias)) }
+    }
+    let removalFailed: virConnectDomainEventDeviceRemovalFailedCallback = { _, dom, alias, opaque in
+        deliver(dom, opaque) { .deviceRemovalFailed(uuid: $0, alias: eventString(alias)) }
+    }
+    let metadata: virConnectDomainEventMetadataChangeCallback = { _, dom, _, _, opaque in
+        deliver(dom, opaque) { .metadataChange(uuid: $0) }
+    }
+    let jobCompleted: virConnectDomainEventJobCompletedCallback = { _, dom, _, _, opaque in
+        deliver(dom, opaque) { .jobCompleted(uuid: $0) }
+    }
+    let agent: virConnectDomainEventAgentLifecycleCallback = { _, dom, state, reason, opaque in
+        deliver(dom, opaque) { .agentLifecycle(uuid: $0, state: state, reason: reason) }
+    }
+    return [
+        (VIR_DOMAIN_EVENT_ID_LIFECYCLE, generic(lifecycle)),
+        (VIR_DOMAIN_EVENT_ID_REBOOT, reboot),
+        (VIR_DOMAIN_EVENT_ID_RTC_CHANGE, generic(rtcChange)),
+        (VIR_DOMAIN_EVENT_ID_WATCHDOG, generic(watchdog)),
+        (VIR_DOMAIN_EVENT_ID_IO_ERROR_REASON, generic(ioError)),
+        (VIR_DOMAIN_EVENT_ID_CONTROL_ERROR, controlError),
+        (VIR_DOMAIN_EVENT_ID_BALLOON_CHANGE, generic(balloon)),
+        (VIR_DOMAIN_EVENT_ID_PMWAKEUP, generic(pmWakeup)),
+        (VIR_DOMAIN_EVENT_ID_PMSUSPEND, generic(pmSuspend)),
+        (VIR_DOMAIN_EVENT_ID_PMSUSPEND_DISK, generic(pmSuspendDisk)),
+        (VIR_DOMAIN_EVENT_ID_DEVICE_ADDED, generic(deviceAdded)),
+        (VIR_DOMAIN_EVENT_ID_DEVICE_REMOVED, generic(deviceRemoved)),
+        (VIR_DOMAIN_EVENT_ID_DEVICE_REMOVAL_FAILED, generic(removalFailed)),
+        (VIR_DOMAIN_EVENT_ID_METADATA_CHANGE, generic(metadata)),
+        (VIR_DOMAIN_EVENT_ID_JOB_COMPLETED, generic(jobCompleted)),
+        (VIR_DOMAIN_EVENT_ID_AGENT_LIFECYCLE, generic(agent)),
+    ]
+}

@@ -1,0 +1,49 @@
+import DBus
+
+/// The polkit actions of the contract.
+public enum Action: String, Sendable, CaseIterable {
+    case read = "org.example.vmms1.read"
+    case vmPower = "org.example.vmms1.vm.power"
+    case vmConfigure = "org.example.vmms1.vm.configure"
+    case vmCreate = "org.example.vmms1.vm.create"
+    case vmDelete = "org.example.vmms1.vm.delete"
+    case vmCheckpoint = "org.example.vmms1.vm.checkpoint"
+    case vmExport = "org.example.vmms1.vm.export"
+    case vmMove = "org.example.vmms1.vm.move"
+    case hostConfigure = "org.example.vmms1.host.configure"
+}
+
+/// What a rule may look at besides the action: the verb and the object it acts on.
+public struct AuthorizationDetails: Sendable, Hashable {
+    public var verb: String
+    public var vmName: String?
+    public var vmUUID: String?
+    public var switchName: String?
+
+    public init(verb: String, vmName: String? = nil, vmUUID: String? = nil, switchName: String? = nil) {
+        self.verb = verb
+        self.vmName = vmName
+        self.vmUUID = vmUUID
+        self.switchName = switchName
+    }
+
+    public var dictionary: [String: String] {
+        var d = ["verb": verb]
+        if let vmName { d["vm.name"] = vmName }
+        if let vmUUID { d["vm.uuid"] = vmUUID }
+        if let switchName { d["switch.name"] = switchName }
+        return d
+    }
+}
+
+/// Decides whether the caller of `call` may perform `action`; throws `VMMSError` when not.
+public protocol Authorizer: Sendable {
+    func authorize(_ call: MethodCall, _ action: Action, _ details: AuthorizationDetails) async throws
+}
+
+/// The session-bus authorizer: only the bus's owner can reach a session bus, so there is
+/// nobody to refuse.
+public struct SessionBusAuthorizer: Authorizer {
+    public init() {}
+    public func authorize(_ call: MethodCall, _ action: Action, _ details: AuthorizationDetails) async throws {}
+}

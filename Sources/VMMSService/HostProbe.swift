@@ -1,0 +1,27 @@
+import Libvirt
+import VMMSModel
+
+/// Reads the host facts from libvirt. Blocking: runs on the libvirt worker.
+enum HostProbe {
+    static func read(_ connection: LibvirtConnection, accelerator: Accelerator) throws -> HostInfo {
+        let node = try connection.nodeInfo()
+        let driver = try connection.type()
+        let kvmCapabilities = try? connection.domainCapabilitiesXML(virttype: "kvm")
+        let offersKVM = kvmCapabilities.map(HypervisorFacts.offersKVM) ?? false
+        let usesKVM = switch accelerator {
+        case .kvm: true
+        case .tcg: false
+        case .auto: offersKVM
+        }
+        let capabilities = (usesKVM ? kvmCapabilities : nil) ?? (try? connection.domainCapabilitiesXML(virttype: "qemu"))
+        return HostInfo(
+            hostname: try connection.hostname(),
+            hypervisor: HypervisorFacts.hypervisorName(driverType: driver, usesKVM: usesKVM),
+            connectionURI: try connection.uri,
+            connected: true,
+            hypervisorVersion: (try? connection.hypervisorVersion()) ?? "",
+            logicalProcessorCount: node.cpus,
+            memoryCapacityBytes: node.memoryBytes,
+            secureBootAvailable: capabilities.map(HypervisorFacts.offersSecureBoot) ?? false)
+    }
+}

@@ -1,0 +1,78 @@
+import DBus
+import Foundation
+
+/// A private `dbus-daemon --session` for one test, so tests exercise a real bus daemon without
+/// touching the machine's buses. The daemon dies with the object.
+public final class PrivateBus: Sendable {
+    public let address: String
+    private let daemon: ChildProcess
+    private let directory: String
+
+    public init() throws {
+        directory = NSTemporaryDirectory() + "vmms-bus-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let socket = directory + "/bus"
+        daemon = try ChildProcess("/usr/bin/dbus-daemon", ["--session", "--nofork", "--nopidfile", "--address=unix:path=\(socket)"])
+        address = "unix:path=\(socket)"
+        // The daemon listens once the socket exists; wait for it rather than sleep blindly.
+        for _ in 0..<500 where !FileManager.default.fileExists(atPath: socket) { usleep(10_000) }
+        guard FileManager.default.fileExists(atPath: socket) else { throw DBusError.failed("dbus-daemon did not start") }
+    }
+
+    deinit {
+        daemon.signal(SIGTERM)
+        daemon.wait()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// A new client connection to this bus.
+    public func connect() throws -> DBusConnection { try DBusConnection(bus: .address(address)) }
+}
+
+/// The result of running a command-line tool.
+public struct CommandResult: Sendable {
+    public var status: Int32
+    public var stdout: String
+    public var stderr: String
+}
+
+/// Runs a program to completion off the cooperative pool and returns what it printed.
+public func runCommand(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) async throws -> CommandResult {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread.detachNewThread {
+            do {
+                let base = NSTemporaryDirectory() + "vmms-cmd-\(UUID().uuidString)"
+                defer {
+                    try? FileManager.default.removeItem(atPath: base + ".out")
+                    try? FileManager.default.removeItem(atPath: base + ".err")
+                }
+                let child = try ChildProcess(executable, arguments, environment: environment,
+                                             stdoutPath: base + ".out", stderrPath: base + ".err")
+                let status = child.wait()
+                let out = (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? ""
+                let err = (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? ""
+                continuation.resume(returning: CommandResult(status: status, stdout: out, stderr: err))
+            } catch {
+                continuation.resume(throwing: error)
+            }
+        }
+    }
+}
+
+/// Waits for the first element of `stream` that satisfies `predicate`, or nil after `timeout`.
+public func firstMatch<Element: Sendable>(_ stream: AsyncStream<Element>, timeout: Duration = .seconds(5),
+                                          where predicate: @escaping @Sendable (Element) -> Bool) async -> Element? {
+    await withTaskGroup(of: Element?.self) { group in
+        group.addTask {
+            for await element in stream where predicate(element) { return element }
+            return nil
+        }
+        group.addTask {
+            try? await Task.sleep(for: timeout)
+            return nil
+        }
+        let first = await group.next() ?? nil
+        group.cancelAll()
+        return first
+    }
+}
