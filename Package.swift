@@ -47,6 +47,10 @@ let package = Package(
         .testTarget(name: "LibvirtTests", dependencies: ["Libvirt"]),
         .testTarget(name: "PolkitTests", dependencies: ["Polkit"]),
         .testTarget(name: "VMMSModelTests", dependencies: ["VMMSModel"]),
+        // Real stack: the system bus, polkitd, libvirtd + QEMU, real users (run as root by `make test`).
+        .testTarget(name: "IntegrationTests", dependencies: ["DBus", "TestSupport"]),
+        // `make install` into a staging root and for real, D-Bus activation.
+        .testTarget(name: "InstallTests", dependencies: ["DBus", "TestSupport"]),
         .testTarget(name: "VMMSServiceTests", dependencies: ["VMMSService", "DBus", "Libvirt", "VMMSModel", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]

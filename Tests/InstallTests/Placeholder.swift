@@ -1,0 +1,1 @@
+// Install tests live here.
