@@ -50,6 +50,14 @@ public protocol ObjectTree: Sendable {
     /// Guards property reads, `GetManagedObjects` and the child list of `Introspect`; throws
     /// the error to reply with when the caller may not read.
     func authorizeRead(_ call: MethodCall) async throws
+    /// The error for a call to a path with no object; by default `UnknownObject`.
+    func missingObjectError(at path: ObjectPath) -> DBusError
+}
+
+extension ObjectTree {
+    public func missingObjectError(at path: ObjectPath) -> DBusError {
+        DBusError(DBusError.Name.unknownObject, "no object at \(path)")
+    }
 }
 
 extension ObjectPath {

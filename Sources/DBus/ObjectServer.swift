@@ -40,6 +40,14 @@ public final class ObjectServer: Sendable {
                   member: "InterfacesAdded", [.objectPath(path), body])
     }
 
+    /// `InterfacesAdded` from property values already at hand.
+    public func emitInterfacesAdded(path: ObjectPath, interfaces: [String: [String: DBusValue]]) {
+        let body = DBusValue.dictionary(key: "s", value: "a{sv}",
+                                        interfaces.sorted { $0.key < $1.key }.map { .init(.string($0.key), .vardict($0.value)) })
+        try? emit(path: objectManagerPath, interface: InterfaceDescription.objectManager.name,
+                  member: "InterfacesAdded", [.objectPath(path), body])
+    }
+
     /// `org.freedesktop.DBus.ObjectManager.InterfacesRemoved`.
     public func emitInterfacesRemoved(path: ObjectPath, interfaces: [String]) {
         try? emit(path: objectManagerPath, interface: InterfaceDescription.objectManager.name,
@@ -95,9 +103,7 @@ public final class ObjectServer: Sendable {
         default:
             break
         }
-        guard let implementations = await tree.interfaces(at: path) else {
-            throw DBusError(DBusError.Name.unknownObject, "no object at \(path)")
-        }
+        guard let implementations = await tree.interfaces(at: path) else { throw tree.missingObjectError(at: path) }
         let implementation: (any DBusInterface)?
         if let interfaceName {
             implementation = implementations.first { $0.description.name == interfaceName }
@@ -186,9 +192,7 @@ public final class ObjectServer: Sendable {
     }
 
     private func implementation(_ path: ObjectPath, _ interface: String) async throws -> any DBusInterface {
-        guard let implementations = await tree.interfaces(at: path) else {
-            throw DBusError(DBusError.Name.unknownObject, "no object at \(path)")
-        }
+        guard let implementations = await tree.interfaces(at: path) else { throw tree.missingObjectError(at: path) }
         guard let implementation = implementations.first(where: { $0.description.name == interface }) else {
             throw DBusError(DBusError.Name.unknownInterface, "object \(path) has no interface \(interface)")
         }

@@ -1,11 +1,16 @@
 import DBus
 import Foundation
+import Synchronization
 import VMMSModel
 
 /// `org.example.VMMS1.Host` at `/org/example/VMMS1/Host`.
 final class HostObject: DBusInterface {
     static let interface = InterfaceDescription(
         name: "org.example.VMMS1.Host",
+        methods: [
+            .init("CreateVM", in: [.init("name", "s"), .init("settings", "a{sv}")], out: [.init("vm", "o")]),
+            .init("LookupVM", in: [.init("name_or_uuid", "s")], out: [.init("vm", "o")]),
+        ],
         properties: [
             .init("Hostname", "s"),
             .init("Hypervisor", "s"),
@@ -16,6 +21,7 @@ final class HostObject: DBusInterface {
             .init("LogicalProcessorCount", "u"),
             .init("MemoryCapacityBytes", "t"),
             .init("SecureBootAvailable", "b"),
+            .init("VirtualMachines", "ao"),
             .init("VirtualMachinePath", "s", access: .readwrite),
             .init("VirtualHardDiskPath", "s", access: .readwrite),
         ])
@@ -25,6 +31,7 @@ final class HostObject: DBusInterface {
     let store: SettingsStore
     let authorizer: any Authorizer
     let server: ObjectServer
+    private let context = Mutex<ServiceContext?>(nil)
 
     init(model: HostModel, store: SettingsStore, authorizer: any Authorizer, server: ObjectServer) {
         self.model = model
@@ -33,13 +40,42 @@ final class HostObject: DBusInterface {
         self.server = server
     }
 
+    /// Connects the host to the VM inventory once the service's context exists.
+    func attach(_ context: ServiceContext) { self.context.withLock { $0 = context } }
+
     func call(_ call: MethodCall) async throws -> [DBusValue] {
-        throw DBusError(DBusError.Name.unknownMethod, "no method \(call.member)")
+        try await translatingErrors {
+            guard let context = context.withLock({ $0 }) else { throw VMMSError.hypervisorUnavailable("the service is starting") }
+            switch call.member {
+            case "CreateVM":
+                return [.objectPath(try await VMCreator(context: context).create(call))]
+            case "LookupVM":
+                return [.objectPath(try await lookup(call, context))]
+            default:
+                throw VMMSError.notSupported("\(call.member) is not implemented")
+            }
+        }
     }
 
-    func properties() async -> [String: DBusValue] { Self.values(model.info, model.settings) }
+    /// A VM by name or UUID (with or without dashes, any case); read access.
+    private func lookup(_ call: MethodCall, _ context: ServiceContext) async throws -> ObjectPath {
+        guard let key = call.arguments.first?.string, !key.isEmpty, key.utf8.count <= 256 else {
+            throw VMMSError.invalidArgs("LookupVM takes a VM name or UUID")
+        }
+        try await authorizer.authorize(call, .read, AuthorizationDetails(verb: "LookupVM"))
+        let normalized = key.lowercased().replacingOccurrences(of: "-", with: "")
+        if let uuid = context.inventory.uuids.first(where: { $0.replacingOccurrences(of: "-", with: "") == normalized })
+            ?? context.inventory.uuid(named: key) {
+            return Paths.vm(uuid: uuid)
+        }
+        throw VMMSError.notFound("no virtual machine is named or has the UUID \(key)")
+    }
 
-    static func values(_ info: HostInfo, _ settings: HostSettings) -> [String: DBusValue] {
+    func properties() async -> [String: DBusValue] { values(model.info, model.settings) }
+
+    var virtualMachinePaths: [ObjectPath] { context.withLock { $0 }?.inventory.paths ?? [] }
+
+    func values(_ info: HostInfo, _ settings: HostSettings) -> [String: DBusValue] {
         [
             "Hostname": .string(info.hostname),
             "Hypervisor": .string(info.hypervisor),
@@ -50,6 +86,7 @@ final class HostObject: DBusInterface {
             "LogicalProcessorCount": .uint32(info.logicalProcessorCount),
             "MemoryCapacityBytes": .uint64(info.memoryCapacityBytes),
             "SecureBootAvailable": .boolean(info.secureBootAvailable),
+            "VirtualMachines": .objectPaths(virtualMachinePaths),
             "VirtualMachinePath": .string(settings.virtualMachinePath),
             "VirtualHardDiskPath": .string(settings.virtualHardDiskPath),
         ]
@@ -77,10 +114,16 @@ final class HostObject: DBusInterface {
         }
     }
 
+    /// Announces the new list of VMs.
+    func announceVirtualMachines() {
+        server.emitPropertiesChanged(path: Paths.host, interface: Self.interface.name,
+                                     changed: ["VirtualMachines": .objectPaths(virtualMachinePaths)])
+    }
+
     /// Announces the properties that differ between two snapshots.
     func announceChanges(from old: HostInfo, to new: HostInfo) {
         let settings = model.settings
-        let before = Self.values(old, settings), after = Self.values(new, settings)
+        let before = values(old, settings), after = values(new, settings)
         let changed = after.filter { before[$0.key] != $0.value }
         if !changed.isEmpty {
             server.emitPropertiesChanged(path: Paths.host, interface: Self.interface.name, changed: changed)

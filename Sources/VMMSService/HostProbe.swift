@@ -6,14 +6,15 @@ enum HostProbe {
     static func read(_ connection: LibvirtConnection, accelerator: Accelerator) throws -> HostInfo {
         let node = try connection.nodeInfo()
         let driver = try connection.type()
-        let kvmCapabilities = try? connection.domainCapabilitiesXML(virttype: "kvm")
+        // Secure Boot firmware needs SMM, which libvirt only offers on q35; ask about that machine.
+        let kvmCapabilities = try? connection.domainCapabilitiesXML(machine: "q35", virttype: "kvm")
         let offersKVM = kvmCapabilities.map(HypervisorFacts.offersKVM) ?? false
         let usesKVM = switch accelerator {
         case .kvm: true
         case .tcg: false
         case .auto: offersKVM
         }
-        let capabilities = (usesKVM ? kvmCapabilities : nil) ?? (try? connection.domainCapabilitiesXML(virttype: "qemu"))
+        let capabilities = (usesKVM ? kvmCapabilities : nil) ?? (try? connection.domainCapabilitiesXML(machine: "q35", virttype: "qemu"))
         return HostInfo(
             hostname: try connection.hostname(),
             hypervisor: HypervisorFacts.hypervisorName(driverType: driver, usesKVM: usesKVM),

@@ -16,7 +16,15 @@ public final class PrivateBus: Sendable {
         address = "unix:path=\(socket)"
         // The daemon listens once the socket exists; wait for it rather than sleep blindly.
         for _ in 0..<500 where !FileManager.default.fileExists(atPath: socket) { usleep(10_000) }
-        guard FileManager.default.fileExists(atPath: socket) else { throw DBusError.failed("dbus-daemon did not start") }
+        // The socket file appears at bind(), a moment before listen(): wait for a real answer.
+        for _ in 0..<200 {
+            if let probe = try? DBusConnection(bus: .address(address)) {
+                probe.close()
+                return
+            }
+            usleep(10_000)
+        }
+        throw DBusError.failed("dbus-daemon did not start")
     }
 
     deinit {

@@ -24,7 +24,8 @@ import Testing
     @Test func introspectionMatchesTheXMLFiles() async throws {
         let f = try await ServiceFixture()
         defer { f.close() }
-        let files: [(file: String, path: ObjectPath)] = [("org.example.VMMS1.Host.xml", Paths.host)]
+        let vm = try #require(try await f.call(Paths.host, "org.example.VMMS1.Host", "LookupVM", [.string("test")]).first?.objectPath)
+        let files: [(file: String, path: ObjectPath)] = [("org.example.VMMS1.Host.xml", Paths.host), ("org.example.VMMS1.VM.xml", vm)]
         for (file, path) in files {
             let expected = try InterfaceShape.parse(String(contentsOfFile: repositoryRoot + "/dbus/" + file, encoding: .utf8))
             let live = try InterfaceShape.parse(try #require(try await f.call(path, "org.freedesktop.DBus.Introspectable", "Introspect").first?.string))

@@ -1,0 +1,31 @@
+import Libvirt
+import VMMSModel
+
+/// Reads one domain into a `VMRecord`. Blocking: runs on the libvirt worker.
+enum DomainReader {
+    static func read(_ domain: LibvirtDomain, connection: LibvirtConnection) throws -> VMRecord {
+        let uuid = try domain.uuid
+        let (state, reason) = try domain.state()
+        let persistent = try domain.isPersistent
+        // The persistent definition is what an administrator configured; a transient domain
+        // only has its live one.
+        let xml = try domain.xml(flags: persistent ? [.inactive, .secure] : [.secure])
+        let configuration = try DomainXML.parse(xml)
+        let running = state == .running || state == .paused || state == .blocked
+        let assigned = running ? (try domain.info().memoryKiB) * 1024 : 0
+        var capacities: [String: UInt64] = [:]
+        for disk in configuration.hardDisks {
+            if let volume = try? connection.volume(path: disk.path), let info = try? volume.info() {
+                capacities[disk.path] = info.capacityBytes
+            }
+        }
+        return VMRecord(
+            uuid: uuid,
+            name: configuration.name,
+            state: VMState.from(libvirtState: state.rawValue, reason: reason, hasManagedSave: (try? domain.hasManagedSaveImage) ?? false),
+            configuration: configuration,
+            autostart: (try? domain.autostart) ?? false,
+            memoryAssignedBytes: assigned,
+            diskCapacities: capacities)
+    }
+}

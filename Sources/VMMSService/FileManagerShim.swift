@@ -1,0 +1,7 @@
+import Foundation
+
+enum FileManagerShim {
+    static func removeFile(_ path: String) throws {
+        if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
+    }
+}

@@ -1,0 +1,53 @@
+import Libvirt
+import Synchronization
+
+/// The libvirt connection, which may come and go as libvirtd restarts.
+///
+/// Every libvirt call goes through `run`, which fails with HypervisorUnavailable while there
+/// is no connection, and runs the blocking call on the worker.
+final class HypervisorLink: Sendable {
+    let uri: String
+    let worker: LibvirtWorker
+    private let current = Mutex<LibvirtConnection?>(nil)
+
+    init(uri: String, worker: LibvirtWorker) {
+        self.uri = uri
+        self.worker = worker
+    }
+
+    var isConnected: Bool { current.withLock { $0 != nil } }
+
+    /// The connection, or HypervisorUnavailable.
+    func connection() throws -> LibvirtConnection {
+        guard let connection = current.withLock({ $0 }) else {
+            throw VMMSError.hypervisorUnavailable("libvirt at \(uri) cannot be reached; vmmsd keeps trying to reconnect")
+        }
+        return connection
+    }
+
+    /// Runs `body` with the connection on the libvirt worker.
+    func run<T: Sendable>(_ body: @escaping @Sendable (LibvirtConnection) throws -> T) async throws -> T {
+        let connection = try connection()
+        return try await worker.run { try body(connection) }
+    }
+
+    /// Opens a new connection (blocking, on the worker) and makes it current.
+    func connect(onClose: @escaping @Sendable (Int32) -> Void) async throws -> LibvirtConnection {
+        let uri = self.uri
+        let connection = try await worker.run { () -> LibvirtConnection in
+            let connection = try LibvirtConnection(uri: uri)
+            // Keepalive lets libvirt notice a libvirtd that died without closing the socket;
+            // drivers without a daemon (test://) do not support it.
+            _ = try? connection.setKeepAlive(interval: 5, count: 3)
+            try connection.onClose(onClose)
+            return connection
+        }
+        current.withLock { $0 = connection }
+        return connection
+    }
+
+    /// Forgets `connection` if it is still the current one.
+    func drop(_ connection: LibvirtConnection) {
+        current.withLock { if $0 === connection { $0 = nil } }
+    }
+}

@@ -1,0 +1,276 @@
+import DBus
+import Libvirt
+import Logging
+import Synchronization
+import VMMSModel
+
+/// The in-memory model of every VM, kept current by libvirt events.
+///
+/// Reads (property Get, GetManagedObjects) take a lock and never reach libvirt. Writers are
+/// refreshes: after a libvirt event, or after one of our own operations, the domain is read
+/// again on the worker and the difference is announced — `InterfacesAdded` for a new VM,
+/// `PropertiesChanged` for a changed one, `InterfacesRemoved` for one that is gone. Refreshes
+/// of one VM run one at a time and a refresh requested meanwhile runs once more afterwards,
+/// so the last announcement always matches libvirt.
+final class VMInventory: Sendable {
+    private struct Entry {
+        var record: VMRecord
+        /// A state shown while one of our operations runs (Starting, Saving, Stopping).
+        var transition: VMState?
+    }
+
+    private struct State {
+        var entries: [String: Entry] = [:]
+        var refreshing: Set<String> = []
+        var dirty: Set<String> = []
+        var refreshWaiters: [String: [CheckedContinuation<Void, Never>]] = [:]
+        var waiters: [Int: Waiter] = [:]
+        var nextWaiter = 0
+    }
+
+    private struct Waiter {
+        let uuid: String
+        let predicate: @Sendable (VMRecord?) -> Bool
+        let continuation: CheckedContinuation<Void, Never>
+    }
+
+    private let state = Mutex(State())
+    let link: HypervisorLink
+    let server: ObjectServer
+    let logger: Logger
+    /// Told when the set of VMs changes, for `Host.VirtualMachines`.
+    let onMembershipChange: @Sendable () -> Void
+
+    init(link: HypervisorLink, server: ObjectServer, logger: Logger, onMembershipChange: @escaping @Sendable () -> Void) {
+        self.link = link
+        self.server = server
+        self.logger = logger
+        self.onMembershipChange = onMembershipChange
+    }
+
+    // MARK: Reads
+
+    func record(uuid: String) -> VMRecord? {
+        state.withLock { s in
+            guard var entry = s.entries[uuid] else { return nil }
+            if let transition = entry.transition { entry.record.state = transition }
+            return entry.record
+        }
+    }
+
+    func contains(uuid: String) -> Bool { state.withLock { $0.entries[uuid] != nil } }
+
+    var uuids: [String] { state.withLock { Array($0.entries.keys) } }
+
+    var paths: [ObjectPath] { state.withLock { $0.entries.keys.map(Paths.vm(uuid:)).sorted() } }
+
+    func uuid(named name: String) -> String? {
+        state.withLock { $0.entries.first { $0.value.record.name == name }?.key }
+    }
+
+    // MARK: Loading and refreshing
+
+    /// Reads every domain and brings the model in line with it: at start-up, and after a
+    /// reconnect, when VMs may have come, gone or changed while libvirtd was away.
+    func synchronize(_ connection: LibvirtConnection) async throws {
+        let records = try await link.worker.run {
+            try connection.allDomains().compactMap { try? DomainReader.read($0, connection: connection) }
+        }
+        let fresh = Dictionary(records.map { ($0.uuid, $0) }, uniquingKeysWith: { a, _ in a })
+        for uuid in Set(uuids).union(fresh.keys) { apply(uuid: uuid, fresh[uuid]) }
+        logger.info("\(records.count) virtual machines in libvirt")
+    }
+
+    /// Subscribes to the connection's domain events; every event refreshes its VM.
+    func watchEvents(_ connection: LibvirtConnection) throws -> EventRegistration {
+        try connection.registerDomainEvents { [self] event in
+            let uuid = event.uuid
+            Task { await self.refresh(uuid: uuid) }
+        }
+    }
+
+    /// Reads one VM again from libvirt and announces what changed.
+    func refresh(uuid: String) async {
+        let proceed = state.withLock { s -> Bool in
+            if s.refreshing.contains(uuid) {
+                s.dirty.insert(uuid)
+                return false
+            }
+            s.refreshing.insert(uuid)
+            return true
+        }
+        guard proceed else {
+            // The running refresh reads libvirt once more for us; return when it has.
+            await withCheckedContinuation { continuation in
+                let done = state.withLock { s -> Bool in
+                    guard s.refreshing.contains(uuid) else { return true }
+                    s.refreshWaiters[uuid, default: []].append(continuation)
+                    return false
+                }
+                if done { continuation.resume() }
+            }
+            return
+        }
+        while true {
+            await refreshOnce(uuid: uuid)
+            let finished = state.withLock { s -> [CheckedContinuation<Void, Never>]? in
+                if s.dirty.remove(uuid) != nil { return nil }
+                s.refreshing.remove(uuid)
+                return s.refreshWaiters.removeValue(forKey: uuid) ?? []
+            }
+            if let finished {
+                finished.forEach { $0.resume() }
+                break
+            }
+        }
+    }
+
+    private func refreshOnce(uuid: String) async {
+        let fresh: VMRecord?
+        do {
+            fresh = try await link.run { connection -> VMRecord? in
+                do {
+                    return try DomainReader.read(try connection.domain(uuid: uuid), connection: connection)
+                } catch let error as LibvirtError where error.isNoDomain {
+                    return nil
+                }
+            }
+        } catch let error as VMMSError {
+            // No connection: the resynchronisation after the reconnect catches up.
+            logger.debug("cannot refresh VM \(uuid): \(error)")
+            return
+        } catch {
+            logger.warning("cannot refresh VM \(uuid): \(error)")
+            return
+        }
+        apply(uuid: uuid, fresh)
+    }
+
+    /// Stores a fresh reading and emits the signals that tell clients about it.
+    private func apply(uuid: String, _ fresh: VMRecord?) {
+        enum Change { case added([String: DBusValue]), changed([String: DBusValue]), removed, none }
+        let change: Change = state.withLock { s in
+            switch (s.entries[uuid], fresh) {
+            case (nil, let record?):
+                s.entries[uuid] = Entry(record: record)
+                return .added(VMObject.values(record, transition: nil))
+            case (var entry?, let record?):
+                let before = VMObject.values(entry.record, transition: entry.transition)
+                entry.record = record
+                s.entries[uuid] = entry
+                let after = VMObject.values(record, transition: entry.transition)
+                let changed = after.filter { before[$0.key] != $0.value }
+                return changed.isEmpty ? .none : .changed(changed)
+            case (_?, nil):
+                s.entries[uuid] = nil
+                return .removed
+            case (nil, nil):
+                return .none
+            }
+        }
+        switch change {
+        case .added(let properties):
+            server.emitInterfacesAdded(path: Paths.vm(uuid: uuid), interfaces: [VMObject.interface.name: properties])
+            onMembershipChange()
+        case .changed(let properties):
+            server.emitPropertiesChanged(path: Paths.vm(uuid: uuid), interface: VMObject.interface.name, changed: properties)
+        case .removed:
+            server.emitInterfacesRemoved(path: Paths.vm(uuid: uuid), interfaces: [VMObject.interface.name])
+            onMembershipChange()
+        case .none:
+            break
+        }
+        notifyWaiters(uuid: uuid)
+    }
+
+    // MARK: Operations in progress
+
+    /// Marks `uuid` busy with an operation shown as `showing` (nil: the state stays as it
+    /// is). Fails with InvalidState when the VM is not in one of the `allowed` states or
+    /// another operation runs (unless `evenWhileBusy`, for TurnOff, which may cut a Shutdown
+    /// short). Check and mark happen under one lock, so two callers cannot both pass.
+    @discardableResult
+    func beginOperation(uuid: String, verb: String, allowed: Set<VMState>, showing: VMState?,
+                        evenWhileBusy: Bool = false) throws -> VMRecord {
+        let result: Result<(VMRecord, [String: DBusValue]), VMMSError> = state.withLock { s in
+            guard var entry = s.entries[uuid] else { return .failure(.notFound("the virtual machine \(uuid) no longer exists")) }
+            let current = entry.transition ?? entry.record.state
+            if entry.transition != nil && !evenWhileBusy {
+                return .failure(.invalidState(current: current.rawValue,
+                                              message: "cannot \(verb) \(entry.record.name) while another operation is in progress"))
+            }
+            guard allowed.contains(current) || (evenWhileBusy && allowed.contains(entry.record.state)) else {
+                return .failure(.invalidState(current: current.rawValue, message: "cannot \(verb) \(entry.record.name) in its current state"))
+            }
+            if entry.transition != nil { return .success((entry.record, [:])) }
+            let before = VMObject.values(entry.record, transition: nil)
+            entry.transition = showing ?? entry.record.state
+            s.entries[uuid] = entry
+            let after = VMObject.values(entry.record, transition: entry.transition)
+            return .success((entry.record, after.filter { before[$0.key] != $0.value }))
+        }
+        let (record, changed) = try result.get()
+        if !changed.isEmpty {
+            server.emitPropertiesChanged(path: Paths.vm(uuid: uuid), interface: VMObject.interface.name, changed: changed)
+        }
+        return record
+    }
+
+    /// Ends the operation and re-reads the VM, so the reply follows the final announcement.
+    func endOperation(uuid: String) async {
+        state.withLock { s in
+            guard var entry = s.entries[uuid] else { return }
+            // Keep the announced transition until the refresh replaces it, so clients see
+            // Starting → Running, never Starting → Off → Running.
+            let shown = entry.transition
+            entry.transition = nil
+            if let shown { entry.record.state = shown }
+            s.entries[uuid] = entry
+        }
+        await refresh(uuid: uuid)
+    }
+
+    // MARK: Waiting for a state
+
+    /// Waits until the VM satisfies `predicate` (nil record: the VM is gone) or `timeout`
+    /// passes; returns whether it did.
+    @discardableResult
+    func wait(uuid: String, timeout: Duration, until predicate: @escaping @Sendable (VMRecord?) -> Bool) async -> Bool {
+        // Waiters look at libvirt's state, not at a transition we show meanwhile.
+        func libvirtRecord() -> VMRecord? { state.withLock { $0.entries[uuid]?.record } }
+        if predicate(libvirtRecord()) { return true }
+        let id = state.withLock { s -> Int in
+            s.nextWaiter += 1
+            return s.nextWaiter
+        }
+        let timer = Task {
+            try? await Task.sleep(for: timeout)
+            self.resumeWaiter(id)
+        }
+        await withCheckedContinuation { continuation in
+            let satisfiedAlready = state.withLock { s -> Bool in
+                if predicate(s.entries[uuid]?.record) { return true }
+                s.waiters[id] = Waiter(uuid: uuid, predicate: predicate, continuation: continuation)
+                return false
+            }
+            if satisfiedAlready { continuation.resume() }
+        }
+        timer.cancel()
+        return predicate(libvirtRecord())
+    }
+
+    private func resumeWaiter(_ id: Int) {
+        let waiter = state.withLock { $0.waiters.removeValue(forKey: id) }
+        waiter?.continuation.resume()
+    }
+
+    private func notifyWaiters(uuid: String) {
+        let ready = state.withLock { s -> [Waiter] in
+            let record = s.entries[uuid]?.record
+            let due = s.waiters.filter { $0.value.uuid == uuid && $0.value.predicate(record) }
+            for id in due.keys { s.waiters[id] = nil }
+            return Array(due.values)
+        }
+        for waiter in ready { waiter.continuation.resume() }
+    }
+}

@@ -1,1 +1,0 @@
-// Real-stack tests live here.

@@ -1,0 +1,85 @@
+import Foundation
+import Glibc
+
+/// Whether the real-stack tests may run: as root, with `VMMS_INTEGRATION=1` (set by
+/// `make test` after `scripts/stack.sh up` has started the system bus, polkitd and libvirtd).
+public let realStackAvailable: Bool = getuid() == 0 && ProcessInfo.processInfo.environment["VMMS_INTEGRATION"] == "1"
+public let realStackReason: Comment = "needs root and VMMS_INTEGRATION=1 (make test sets both after scripts/stack.sh up)"
+
+import Testing
+
+/// Serializes every test that owns `org.example.VMMS1` on the system bus, across suites and
+/// test targets in one process (there can only be one owner).
+public actor SystemBusNameLock {
+    public static let shared = SystemBusNameLock()
+    private var held = false
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+
+    public func acquire() async {
+        if !held { held = true; return }
+        await withCheckedContinuation { waiting.append($0) }
+    }
+
+    public func release() {
+        if waiting.isEmpty { held = false } else { waiting.removeFirst().resume() }
+    }
+
+    /// Runs `body` holding the lock.
+    public static func with<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        await shared.acquire()
+        do {
+            let result = try await body()
+            await shared.release()
+            return result
+        } catch {
+            await shared.release()
+            throw error
+        }
+    }
+}
+
+/// The built `vmmsd` binary next to the test bundle.
+public var builtVMMSD: String {
+    var url = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    if url.lastPathComponent.hasSuffix(".xctest") { url.deleteLastPathComponent() }
+    return url.appendingPathComponent("vmmsd").path
+}
+
+/// `vmmsd --system` over qemu:///system under TCG, as the real service runs.
+public final class SystemVMMSD: Sendable {
+    public let process: ChildProcess
+    public let logPath: String
+    public let stateDirectory: String
+
+    public init(extraArguments: [String] = []) async throws {
+        stateDirectory = NSTemporaryDirectory() + "vmms-system-\(UUID().uuidString)"
+        logPath = stateDirectory + ".log"
+        process = try ChildProcess(builtVMMSD, ["--system", "--connect", "qemu:///system", "--accelerator", "tcg",
+                                                "--state-dir", stateDirectory] + extraArguments, stderrPath: logPath)
+        for _ in 0..<200 {
+            let owner = try await runCommand("/usr/bin/busctl", ["--system", "status", "org.example.VMMS1"])
+            if owner.status == 0 { return }
+            if process.exitStatusIfExited() != nil { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw TestFailure("vmmsd did not take org.example.VMMS1: \(log)")
+    }
+
+    public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    public func stop() {
+        process.signal(SIGTERM)
+        process.wait()
+    }
+}
+
+public struct TestFailure: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// Runs `busctl --system …` as `user` (root runs it directly).
+public func busctl(as user: String, _ arguments: [String]) async throws -> CommandResult {
+    if user == "root" { return try await runCommand("/usr/bin/busctl", ["--system"] + arguments) }
+    return try await runCommand("/usr/sbin/runuser", ["-u", user, "--", "/usr/bin/busctl", "--system"] + arguments)
+}
