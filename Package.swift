@@ -45,8 +45,8 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["DBus"], path: "Tests/TestSupport"),
         .testTarget(name: "DBusTests", dependencies: ["DBus", "TestSupport"]),
         .testTarget(name: "LibvirtTests", dependencies: ["Libvirt"]),
-        .testTarget(name: "PolkitTests", dependencies: ["Polkit"]),
-        .testTarget(name: "VMMSModelTests", dependencies: ["VMMSModel"]),
+        .testTarget(name: "PolkitTests", dependencies: ["Polkit", "TestSupport"]),
+        .testTarget(name: "VMMSModelTests", dependencies: ["VMMSModel", "TestSupport"]),
         // Real stack: the system bus, polkitd, libvirtd + QEMU, real users (run as root by `make test`).
         .testTarget(name: "IntegrationTests", dependencies: ["DBus", "TestSupport"]),
         // `make install` into a staging root and for real, D-Bus activation.

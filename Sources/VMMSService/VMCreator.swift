@@ -11,6 +11,9 @@ struct VMCreator {
         guard let name = call.arguments.first?.string else { throw VMMSError.invalidArgs("CreateVM takes a name") }
         if let problem = VMNameRule.validate(name) { throw VMMSError.invalidArgs(problem) }
         let raw = try Self.settingValues(call.arguments.count > 1 ? call.arguments[1] : nil)
+        if raw["Generation"] == .uint32(1), raw["SecureBoot"] == .bool(true) {
+            throw VMMSError.notSupported("Secure Boot needs UEFI firmware: it is available on generation 2 VMs only")
+        }
         let info = context.host.model.info
         let settings: VMSettings
         do {

@@ -17,6 +17,10 @@ final class VMInventory: Sendable {
         var record: VMRecord
         /// A state shown while one of our operations runs (Starting, Saving, Stopping).
         var transition: VMState?
+        /// Set when the operation has ended: the first reading of libvirt that began at or
+        /// after this epoch replaces the transition. Readings begun earlier may be stale
+        /// (taken mid-operation) and must not surface as a state.
+        var clearTransitionAt: Int?
     }
 
     private struct State {
@@ -24,6 +28,8 @@ final class VMInventory: Sendable {
         var refreshing: Set<String> = []
         var dirty: Set<String> = []
         var refreshWaiters: [String: [CheckedContinuation<Void, Never>]] = [:]
+        /// Counts libvirt readings, to tell stale ones from fresh ones.
+        var epoch = 0
         var waiters: [Int: Waiter] = [:]
         var nextWaiter = 0
     }
@@ -126,6 +132,10 @@ final class VMInventory: Sendable {
     }
 
     private func refreshOnce(uuid: String) async {
+        let epoch = state.withLock { s -> Int in
+            s.epoch += 1
+            return s.epoch
+        }
         let fresh: VMRecord?
         do {
             fresh = try await link.run { connection -> VMRecord? in
@@ -143,11 +153,11 @@ final class VMInventory: Sendable {
             logger.warning("cannot refresh VM \(uuid): \(error)")
             return
         }
-        apply(uuid: uuid, fresh)
+        apply(uuid: uuid, fresh, epoch: epoch)
     }
 
     /// Stores a fresh reading and emits the signals that tell clients about it.
-    private func apply(uuid: String, _ fresh: VMRecord?) {
+    private func apply(uuid: String, _ fresh: VMRecord?, epoch: Int = .max) {
         enum Change { case added([String: DBusValue]), changed([String: DBusValue]), removed, none }
         let change: Change = state.withLock { s in
             switch (s.entries[uuid], fresh) {
@@ -157,6 +167,10 @@ final class VMInventory: Sendable {
             case (var entry?, let record?):
                 let before = VMObject.values(entry.record, transition: entry.transition)
                 entry.record = record
+                if let clearAt = entry.clearTransitionAt, epoch >= clearAt {
+                    entry.transition = nil
+                    entry.clearTransitionAt = nil
+                }
                 s.entries[uuid] = entry
                 let after = VMObject.values(record, transition: entry.transition)
                 let changed = after.filter { before[$0.key] != $0.value }
@@ -205,6 +219,7 @@ final class VMInventory: Sendable {
             if entry.transition != nil { return .success((entry.record, [:])) }
             let before = VMObject.values(entry.record, transition: nil)
             entry.transition = showing ?? entry.record.state
+            entry.clearTransitionAt = nil
             s.entries[uuid] = entry
             let after = VMObject.values(entry.record, transition: entry.transition)
             return .success((entry.record, after.filter { before[$0.key] != $0.value }))
@@ -216,18 +231,28 @@ final class VMInventory: Sendable {
         return record
     }
 
-    /// Ends the operation and re-reads the VM, so the reply follows the final announcement.
+    /// Ends the operation and re-reads the VM; the transition gives way to the first
+    /// reading taken from now on, so the reply follows the final announcement and clients
+    /// see Starting → Running, never a stale state in between.
     func endOperation(uuid: String) async {
         state.withLock { s in
-            guard var entry = s.entries[uuid] else { return }
-            // Keep the announced transition until the refresh replaces it, so clients see
-            // Starting → Running, never Starting → Off → Running.
-            let shown = entry.transition
-            entry.transition = nil
-            if let shown { entry.record.state = shown }
-            s.entries[uuid] = entry
+            s.entries[uuid]?.clearTransitionAt = s.epoch + 1
         }
         await refresh(uuid: uuid)
+        // When libvirt could not be read (connection lost), drop the transition anyway: the
+        // VM must not stay busy, and the resynchronisation after the reconnect corrects it.
+        let changed = state.withLock { s -> [String: DBusValue] in
+            guard var entry = s.entries[uuid], entry.clearTransitionAt != nil else { return [:] }
+            let before = VMObject.values(entry.record, transition: entry.transition)
+            entry.transition = nil
+            entry.clearTransitionAt = nil
+            s.entries[uuid] = entry
+            let after = VMObject.values(entry.record, transition: nil)
+            return after.filter { before[$0.key] != $0.value }
+        }
+        if !changed.isEmpty {
+            server.emitPropertiesChanged(path: Paths.vm(uuid: uuid), interface: VMObject.interface.name, changed: changed)
+        }
     }
 
     // MARK: Waiting for a state

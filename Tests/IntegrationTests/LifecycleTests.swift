@@ -62,7 +62,8 @@ struct LifecycleTests {
             #expect(try await virsh(["domstate", name]).status != 0)
             try await Task.sleep(for: .milliseconds(300))
             collector.cancel()
-            #expect(await log.values == ["Starting", "Running", "Paused", "Running", "Saving", "Saved", "Starting", "Running", "Off"])
+            let seen = await log.values
+            #expect(seen == ["Starting", "Running", "Paused", "Running", "Saving", "Saved", "Starting", "Running", "Off"], "\(seen)")
             try await client.vm(path, "Delete", [.vardict([:])])
             #expect(try await virsh(["domstate", newName]).status != 0)
         }

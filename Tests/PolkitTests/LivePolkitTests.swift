@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 @testable import Polkit
 
@@ -27,16 +28,8 @@ enum LivePolkit {
             fi
             exit 0
             """
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", script]
-        do {
-            try process.run()
-        } catch {
-            return -1
-        }
-        process.waitUntilExit()
-        return process.terminationStatus
+        // Not Foundation's Process: its waitUntilExit spins off the main thread on Linux.
+        return (try? runCommandSync("/bin/sh", ["-c", script]).status) ?? -1
     }()
 
     static func authority() throws -> PolkitAuthority {

@@ -65,3 +65,18 @@ public final class ChildProcess: @unchecked Sendable {
         return code
     }
 }
+
+/// Runs a program to completion on the calling thread and returns what it printed. For
+/// synchronous test code; async code uses `runCommand`.
+public func runCommandSync(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> CommandResult {
+    let base = NSTemporaryDirectory() + "vmms-cmd-\(UUID().uuidString)"
+    defer {
+        try? FileManager.default.removeItem(atPath: base + ".out")
+        try? FileManager.default.removeItem(atPath: base + ".err")
+    }
+    let child = try ChildProcess(executable, arguments, environment: environment, stdoutPath: base + ".out", stderrPath: base + ".err")
+    let status = child.wait()
+    return CommandResult(status: status,
+                         stdout: (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? "",
+                         stderr: (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? "")
+}

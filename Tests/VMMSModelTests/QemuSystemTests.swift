@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 import VMMSModel
 
@@ -45,14 +46,7 @@ struct QemuSystemTests {
         try #require(FileManager.default.isExecutableFile(atPath: Self.validator))
         let xml = try Self.xml(name, raw, type: type, disk: "/var/lib/libvirt/images/\(name).qcow2", media: "/var/lib/libvirt/images/x.iso")
         let result = try Virsh.withTemporaryFile(xml) { file in
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: Self.validator)
-            process.arguments = [file, "domain"]
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            process.waitUntilExit()
-            return process.terminationStatus
+            try runCommandSync(Self.validator, [file, "domain"]).status
         }
         #expect(result == 0)
     }

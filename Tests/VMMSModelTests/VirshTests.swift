@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 import VMMSModel
 
@@ -15,18 +16,9 @@ enum Virsh {
     }
 
     static func run(_ arguments: [String]) throws -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        let errData = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus, output: String(decoding: outData, as: UTF8.self),
-                      error: String(decoding: errData, as: UTF8.self))
+        // Not Foundation's Process: its waitUntilExit spins off the main thread on Linux.
+        let result = try runCommandSync(path, arguments)
+        return Result(status: result.status, output: result.stdout, error: result.stderr)
     }
 
     static func withTemporaryFile<T>(_ contents: String, _ body: (String) throws -> T) throws -> T {
