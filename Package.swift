@@ -43,6 +43,11 @@ let package = Package(
 
         // Starts private dbus-daemons and runs command-line clients for the tests.
         .target(name: "TestSupport", dependencies: ["DBus"], path: "Tests/TestSupport"),
+        // `make bench`: vmms against libvirt-dbus on the same bus and libvirtd.
+        .executableTarget(name: "vmms-bench", dependencies: [
+            "DBus",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
         .testTarget(name: "DBusTests", dependencies: ["DBus", "TestSupport"]),
         .testTarget(name: "LibvirtTests", dependencies: ["Libvirt"]),
         .testTarget(name: "PolkitTests", dependencies: ["Polkit", "TestSupport"]),

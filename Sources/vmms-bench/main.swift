@@ -1,0 +1,1 @@
+print("vmms-bench: not written yet")
