@@ -10,7 +10,7 @@ TEST_PACKAGES := dbus-daemon dbus-bin systemd libglib2.0-bin libvirt-daemon libv
                  libvirt-daemon-driver-qemu
 DEPS_STAMP := .build/.deps-ok
 
-.PHONY: all build run test test-unit test-integration deps clean
+.PHONY: all build run test test-unit test-integration deps clean bench
 
 all: build
 
@@ -59,5 +59,13 @@ test: deps
 	  $(SWIFT) test --skip-build; \
 	fi
 
+# vmms against libvirt-dbus on the real stack (root): table on stdout, bench/results.json.
+# Options through BENCH_ARGS, e.g. make bench BENCH_ARGS="--vms 200".
+bench: deps
+	scripts/bench.sh $(BENCH_ARGS)
+
 clean:
-	rm -rf .build $(RUN_DIR)
+	rm -rf .build .build-bench $(RUN_DIR)
+
+# make install / make uninstall [PREFIX=/usr/local] [DESTDIR=] [VMMSD_BIN=...]: see mk/install.mk
+include $(CURDIR)/mk/install.mk

@@ -98,14 +98,24 @@ public final class VMMSService: Sendable {
     }
 
     /// libvirt's close callback (on its event thread): the connection is gone.
+    ///
+    /// Only the model changes here. Releasing the connection or the event registration runs
+    /// their libvirt teardown, which must not happen inside libvirt's own callback (it waits on
+    /// locks the event thread holds), so that is left to a task.
     private func connectionLost(reason: Int32) {
         guard !stopped.withLock({ $0 }) else { return }
         logger.warning("lost the libvirt connection (reason \(reason)); reconnecting")
-        if let connection = try? context.link.connection() { context.link.drop(connection) }
-        events.withLock { $0 = nil }
         let (old, new) = context.host.model.update { $0.connected = false }
         context.host.announceChanges(from: old, to: new)
-        reconnectInBackground()
+        Task {
+            let registration = events.withLock { current -> EventRegistration? in
+                defer { current = nil }
+                return current
+            }
+            if let lost = try? context.link.connection() { context.link.drop(lost) }
+            withExtendedLifetime(registration) {}
+            reconnectInBackground()
+        }
     }
 
     /// Retries with backoff (0.5 s doubling to 8 s) until libvirt answers again.

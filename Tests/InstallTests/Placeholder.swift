@@ -1,1 +1,0 @@
-// Install tests live here.

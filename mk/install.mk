@@ -1,0 +1,121 @@
+# `make install` / `make uninstall` (included by the Makefile).
+#
+#   make install                                 release build, installed under /usr/local
+#   make install PREFIX=/usr DESTDIR=$(pwd)/pkg  staging root for a package
+#   make install VMMSD_BIN=.build/debug/vmmsd    install an existing binary, no build
+#   make uninstall [same variables]              removes exactly what install put there
+#
+# Where the files go is decided by the programs that read them, not only by PREFIX
+# (checked on Debian 12):
+#   - dbus-daemon reads bus policies from /usr/share/dbus-1/system.d and /etc/dbus-1/system.d
+#     only, so the policy goes to $(SYSCONFDIR)/dbus-1/system.d. Its activation files are
+#     searched in /usr/local/share/dbus-1/system-services, /usr/share/... and /lib/...
+#     (<standard_system_servicedirs/>), so $(DATADIR)/dbus-1/system-services works for
+#     PREFIX=/usr/local and /usr.
+#   - polkitd (122) reads actions from /usr/share/polkit-1/actions only (compiled in),
+#     whatever the prefix; rules from /etc/polkit-1/rules.d and /usr/share/polkit-1/rules.d.
+#   - systemd's unit path and systemd-sysusers both include /usr/local/lib/..., so
+#     $(PREFIX)/lib/systemd/system and $(PREFIX)/lib/sysusers.d work for both prefixes.
+#   - vmmsd reads /etc/vmms/vmmsd.conf (its --config default): keep SYSCONFDIR=/etc.
+
+DESTDIR ?=
+LIBEXECDIR ?= $(PREFIX)/libexec
+DATADIR ?= $(PREFIX)/share
+SYSCONFDIR ?= /etc
+DBUS_INTERFACESDIR ?= $(DATADIR)/dbus-1/interfaces
+DBUS_SYSTEM_SERVICESDIR ?= $(DATADIR)/dbus-1/system-services
+DBUS_POLICYDIR ?= $(SYSCONFDIR)/dbus-1/system.d
+POLKIT_ACTIONDIR ?= /usr/share/polkit-1/actions
+POLKIT_RULESDIR ?= $(SYSCONFDIR)/polkit-1/rules.d
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+VMMS_CONFDIR ?= $(SYSCONFDIR)/vmms
+# An existing vmmsd to install; empty: `swift build -c release --product vmmsd` first.
+VMMSD_BIN ?=
+# Extra arguments for that release build (e.g. --scratch-path .build-release).
+SWIFT_BUILD_FLAGS ?=
+
+# The group named in the bus policy, the polkit rules and systemd/vmms-sysusers.conf.
+VMMS_ADMIN_GROUP := vmms-admins
+
+# Every installed file, as KIND:SOURCE:DESTINATION (without DESTDIR). install and
+# uninstall both walk this one list, so they cannot diverge. KIND:
+#   bin     the vmmsd binary (SOURCE is ignored: VMMSD_BIN or the release build), 0755
+#   data    copied as is, 0644
+#   subst   copied with @LIBEXECDIR@ replaced, 0644
+#   config  installed only if absent, removed only while identical to SOURCE, 0644
+VMMS_INTERFACE_XML = $(sort $(wildcard dbus/org.example.VMMS1.*.xml))
+VMMS_INSTALL_FILES = \
+	bin:vmmsd:$(LIBEXECDIR)/vmmsd \
+	$(foreach f,$(VMMS_INTERFACE_XML),data:$(f):$(DBUS_INTERFACESDIR)/$(notdir $(f))) \
+	data:dbus/org.example.VMMS1.conf:$(DBUS_POLICYDIR)/org.example.VMMS1.conf \
+	subst:dbus/org.example.VMMS1.service:$(DBUS_SYSTEM_SERVICESDIR)/org.example.VMMS1.service \
+	data:polkit/org.example.vmms1.policy:$(POLKIT_ACTIONDIR)/org.example.vmms1.policy \
+	data:polkit/50-org.example.vmms1.rules:$(POLKIT_RULESDIR)/50-org.example.vmms1.rules \
+	subst:systemd/vmms.service:$(SYSTEMDUNITDIR)/vmms.service \
+	data:systemd/vmms-sysusers.conf:$(SYSUSERSDIR)/vmms.conf \
+	config:etc/vmmsd.conf:$(VMMS_CONFDIR)/vmmsd.conf
+
+# Ask the running system bus to re-read its policies and activation files; no bus, no error.
+define VMMS_RELOAD_SYSTEM_BUS
+if dbus-send --system --print-reply --reply-timeout=5000 --dest=org.freedesktop.DBus \
+     /org/freedesktop/DBus org.freedesktop.DBus.ReloadConfig >/dev/null 2>&1; then \
+  echo "$@: system bus reloaded its configuration"; \
+else \
+  echo "$@: no system bus answered ReloadConfig (ignored)"; \
+fi
+endef
+
+.PHONY: install uninstall vmmsd-release
+
+vmmsd-release: deps
+	$(SWIFT) build -c release --product vmmsd $(SWIFT_BUILD_FLAGS)
+
+install: $(if $(VMMSD_BIN),,vmmsd-release)
+	@set -euo pipefail; \
+	vmmsd='$(VMMSD_BIN)'; \
+	if [ -z "$$vmmsd" ]; then vmmsd="$$($(SWIFT) build -c release --show-bin-path $(SWIFT_BUILD_FLAGS))/vmmsd"; fi; \
+	[ -f "$$vmmsd" ] && [ -x "$$vmmsd" ] || { echo "install: no executable vmmsd at $$vmmsd" >&2; exit 1; }; \
+	tmp=$$(mktemp); trap 'rm -f "$$tmp"' EXIT; \
+	for entry in $(VMMS_INSTALL_FILES); do \
+	  IFS=: read -r kind src dst <<<"$$entry"; \
+	  target='$(DESTDIR)'"$$dst"; \
+	  case $$kind in \
+	    bin)    install -D -m 0755 "$$vmmsd" "$$target" ;; \
+	    data)   install -D -m 0644 "$$src" "$$target" ;; \
+	    subst)  sed 's|@LIBEXECDIR@|$(LIBEXECDIR)|g' "$$src" >"$$tmp"; \
+	            if grep -n '@[A-Z_]*@' "$$tmp" >&2; then echo "install: unreplaced placeholder in $$src" >&2; exit 1; fi; \
+	            install -D -m 0644 "$$tmp" "$$target" ;; \
+	    config) if [ -e "$$target" ]; then echo "install: keeping existing $$target"; continue; fi; \
+	            install -D -m 0644 "$$src" "$$target" ;; \
+	    *)      echo "install: bad entry $$entry" >&2; exit 1 ;; \
+	  esac; \
+	  echo "install: $$target"; \
+	done; \
+	if [ -z '$(DESTDIR)' ]; then \
+	  if ! getent group $(VMMS_ADMIN_GROUP) >/dev/null; then \
+	    if command -v systemd-sysusers >/dev/null; then systemd-sysusers '$(SYSUSERSDIR)/vmms.conf'; \
+	    else groupadd --system $(VMMS_ADMIN_GROUP); fi; \
+	    getent group $(VMMS_ADMIN_GROUP) >/dev/null || { echo "install: could not create group $(VMMS_ADMIN_GROUP)" >&2; exit 1; }; \
+	    echo "install: created group $(VMMS_ADMIN_GROUP)"; \
+	  fi; \
+	  $(VMMS_RELOAD_SYSTEM_BUS); \
+	fi
+
+# Removes the files of VMMS_INSTALL_FILES (the config only while unchanged) and
+# $(VMMS_CONFDIR) if that leaves it empty. Shared directories, the vmms-admins group and
+# /var/lib/vmms (state the service wrote) stay.
+uninstall:
+	@set -euo pipefail; \
+	for entry in $(VMMS_INSTALL_FILES); do \
+	  IFS=: read -r kind src dst <<<"$$entry"; \
+	  target='$(DESTDIR)'"$$dst"; \
+	  [ -e "$$target" ] || [ -L "$$target" ] || continue; \
+	  if [ "$$kind" = config ] && ! cmp -s "$$src" "$$target"; then \
+	    echo "uninstall: keeping $$target (changed by the administrator)"; continue; \
+	  fi; \
+	  rm -f "$$target"; \
+	  echo "uninstall: removed $$target"; \
+	done; \
+	if [ -d '$(DESTDIR)$(VMMS_CONFDIR)' ]; then rmdir --ignore-fail-on-non-empty '$(DESTDIR)$(VMMS_CONFDIR)'; fi; \
+	if [ -z '$(DESTDIR)' ]; then $(VMMS_RELOAD_SYSTEM_BUS); fi
