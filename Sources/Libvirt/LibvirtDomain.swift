@@ -229,6 +229,47 @@ public final class LibvirtDomain: @unchecked Sendable {
         try check("virDomainSetVcpusFlags") { virDomainSetVcpusFlags(handle, count, flags.rawValue) }
     }
 
+    /// Attaches a device described by `xml` (one `<disk>`, `<interface>`, …) to the live
+    /// domain, its persistent definition, or both. Wraps `virDomainAttachDeviceFlags`.
+    public func attachDevice(xml: String, flags: ModificationFlags) throws {
+        _ = try check("virDomainAttachDeviceFlags") { virDomainAttachDeviceFlags(handle, xml, flags.rawValue) }
+    }
+
+    /// Detaches the device described by `xml`. Wraps `virDomainDetachDeviceFlags`.
+    public func detachDevice(xml: String, flags: ModificationFlags) throws {
+        _ = try check("virDomainDetachDeviceFlags") { virDomainDetachDeviceFlags(handle, xml, flags.rawValue) }
+    }
+
+    /// Sets CPU scheduler parameters: `cpu_shares`, and the CFS bandwidth of each vCPU
+    /// (`vcpu_period`, `vcpu_quota` in microseconds; a negative quota means unlimited). Only
+    /// the values given are changed. Wraps `virDomainSetSchedulerParametersFlags`.
+    public func setSchedulerParameters(shares: UInt64? = nil, vcpuPeriod: UInt64? = nil, vcpuQuota: Int64? = nil,
+                                       flags: ModificationFlags) throws {
+        var params: UnsafeMutablePointer<virTypedParameter>?
+        var count: Int32 = 0
+        var capacity: Int32 = 0
+        defer { virTypedParamsFree(params, count) }
+        if let shares {
+            _ = try check("virTypedParamsAddULLong") {
+                virTypedParamsAddULLong(&params, &count, &capacity, VIR_DOMAIN_SCHEDULER_CPU_SHARES, shares)
+            }
+        }
+        if let vcpuPeriod {
+            _ = try check("virTypedParamsAddULLong") {
+                virTypedParamsAddULLong(&params, &count, &capacity, VIR_DOMAIN_SCHEDULER_VCPU_PERIOD, vcpuPeriod)
+            }
+        }
+        if let vcpuQuota {
+            _ = try check("virTypedParamsAddLLong") {
+                virTypedParamsAddLLong(&params, &count, &capacity, VIR_DOMAIN_SCHEDULER_VCPU_QUOTA, vcpuQuota)
+            }
+        }
+        guard count > 0 else { return }
+        _ = try check("virDomainSetSchedulerParametersFlags") {
+            virDomainSetSchedulerParametersFlags(handle, params, count, flags.rawValue)
+        }
+    }
+
     /// Reads the description, title, or (with `uri`) an application element from
     /// `<metadata>`; nil when it is not set. Wraps `virDomainGetMetadata`.
     public func metadata(type: MetadataType, uri: String? = nil, flags: ModificationFlags = []) throws -> String? {

@@ -237,6 +237,7 @@ extension VMMetadata {
             memoryMinimumBytes: values["memoryMinimumBytes"].flatMap { UInt64($0) },
             processorReserve: values["processorReserve"].flatMap { UInt32($0) },
             processorMaximum: values["processorMaximum"].flatMap { UInt32($0) },
-            processorRelativeWeight: values["processorRelativeWeight"].flatMap { UInt32($0) })
+            processorRelativeWeight: values["processorRelativeWeight"].flatMap { UInt32($0) },
+            resetNVRAM: values["resetNVRAM"].map { $0 == "true" || $0 == "1" })
     }
 }

@@ -121,9 +121,14 @@ public struct VMMetadata: Sendable, Equatable {
     public var processorReserve: UInt32?
     public var processorMaximum: UInt32?
     public var processorRelativeWeight: UInt32?
+    /// Set when the firmware choice changed (Secure Boot on or off): the NVRAM made from the
+    /// old template no longer fits, so the next Start asks libvirt to recreate it.
+    public var resetNVRAM: Bool?
 
     public init(generation: UInt32? = nil, dynamicMemory: Bool? = nil, memoryMinimumBytes: UInt64? = nil,
-                processorReserve: UInt32? = nil, processorMaximum: UInt32? = nil, processorRelativeWeight: UInt32? = nil) {
+                processorReserve: UInt32? = nil, processorMaximum: UInt32? = nil, processorRelativeWeight: UInt32? = nil,
+                resetNVRAM: Bool? = nil) {
+        self.resetNVRAM = resetNVRAM
         self.generation = generation
         self.dynamicMemory = dynamicMemory
         self.memoryMinimumBytes = memoryMinimumBytes
@@ -158,6 +163,7 @@ public struct VMMetadata: Sendable, Equatable {
         add("processorReserve", processorReserve.map(String.init))
         add("processorMaximum", processorMaximum.map(String.init))
         add("processorRelativeWeight", processorRelativeWeight.map(String.init))
+        add("resetNVRAM", resetNVRAM.map { $0 ? "true" : "false" })
         lines.append("\(indent)</\(prefix)vm>")
         return lines.joined(separator: "\n")
     }

@@ -138,15 +138,7 @@ public struct VMSettings: Sendable, Equatable {
         // Memory.
         let hostLimit = hostMemoryBytes > 0 ? hostMemoryBytes : UInt64.max
         func checkMemory(_ key: String, _ value: UInt64) throws(SettingsError) {
-            guard value % Self.mebibyte == 0 else {
-                throw SettingsError("\(key) must be a multiple of 1 MiB (1048576 bytes), not \(value)")
-            }
-            guard value >= Self.minimumMemoryBytes else {
-                throw SettingsError("\(key) must be at least 32 MiB, not \(value) bytes")
-            }
-            guard value <= hostLimit else {
-                throw SettingsError("\(key) is \(value) bytes, more than the host's memory of \(hostMemoryBytes) bytes")
-            }
+            try Self.checkMemoryAmount(key, value, hostMemoryBytes: hostMemoryBytes)
         }
         if let startup = t("MemoryStartupBytes") {
             try checkMemory("MemoryStartupBytes", startup)
@@ -235,5 +227,19 @@ public struct VMSettings: Sendable, Equatable {
         let components = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
         if components.contains(where: { $0 == "." || $0 == ".." }) { return "the path must not contain . or .. elements" }
         return nil
+    }
+
+    /// The rule for every memory amount: whole MiB, at least 32 MiB, at most the host's memory
+    /// (`hostMemoryBytes` 0 = unknown, no upper bound).
+    public static func checkMemoryAmount(_ key: String, _ value: UInt64, hostMemoryBytes: UInt64) throws(SettingsError) {
+        guard value % mebibyte == 0 else {
+            throw SettingsError("\(key) must be a multiple of 1 MiB (1048576 bytes), not \(value)")
+        }
+        guard value >= minimumMemoryBytes else {
+            throw SettingsError("\(key) must be at least 32 MiB, not \(value) bytes")
+        }
+        guard hostMemoryBytes == 0 || value <= hostMemoryBytes else {
+            throw SettingsError("\(key) is \(value) bytes, more than the host's memory of \(hostMemoryBytes) bytes")
+        }
     }
 }

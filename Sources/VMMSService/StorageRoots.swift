@@ -12,9 +12,17 @@ enum StorageRoots {
     }
 
     /// True when `path` lies inside `root` (both resolved; a missing root contains nothing).
+    /// A path that no longer exists counts by its resolved directory.
     static func contains(_ root: String, _ path: String) -> Bool {
-        guard let root = resolve(root), let path = resolve(path) else { return false }
+        guard let root = resolve(root), let path = resolve(path) ?? resolvedParent(path) else { return false }
         return path == root || path.hasPrefix(root.hasSuffix("/") ? root : root + "/")
+    }
+
+    private static func resolvedParent(_ path: String) -> String? {
+        let url = URL(fileURLWithPath: path)
+        let name = url.lastPathComponent
+        guard path.hasPrefix("/"), name != "..", name != ".", let parent = resolve(url.deletingLastPathComponent().path) else { return nil }
+        return parent == "/" ? "/" + name : parent + "/" + name
     }
 
     /// Checks a file an operation will use: it must exist, be a regular file (or a block

@@ -20,6 +20,11 @@ final class VMObject: DBusInterface {
             .init("Reset"),
             .init("Reboot"),
             .init("Rename", in: [.init("new_name", "s")]),
+            .init("SetProcessor", in: [.init("count", "u"), .init("options", "a{sv}")]),
+            .init("SetMemory", in: [.init("startup_bytes", "t"), .init("options", "a{sv}")]),
+            .init("SetSecureBoot", in: [.init("enabled", "b")]),
+            .init("AddHardDisk", in: [.init("options", "a{sv}")], out: [.init("path", "s")]),
+            .init("RemoveHardDisk", in: [.init("path", "s"), .init("options", "a{sv}")]),
             .init("Delete", in: [.init("options", "a{sv}")]),
         ],
         properties: [
@@ -123,7 +128,13 @@ final class VMObject: DBusInterface {
         try await translatingErrors {
             switch call.member {
             case "Start":
-                try await power(call, allowed: [.off, .saved], showing: .starting) { try $0.start() }
+                let record = try current()
+                if record.state == .off {
+                    try checkReserve(try ProcessorChange(count: record.configuration.processorCount,
+                                                         reserve: nil, maximum: nil, relativeWeight: nil,
+                                                         current: record.configuration, hostProcessorCount: 0), excluding: uuid)
+                }
+                try await power(call, allowed: [.off, .saved], showing: .starting) { try Self.start($0) }
             case "Shutdown":
                 try await shutdown(call)
             case "TurnOff":
@@ -143,6 +154,16 @@ final class VMObject: DBusInterface {
                 try await rename(call)
             case "Delete":
                 try await delete(call)
+            case "SetProcessor":
+                try await setProcessor(call)
+            case "SetMemory":
+                try await setMemory(call)
+            case "SetSecureBoot":
+                try await setSecureBoot(call)
+            case "AddHardDisk":
+                return [.string(try await addHardDisk(call))]
+            case "RemoveHardDisk":
+                try await removeHardDisk(call)
             default:
                 throw VMMSError.notSupported("\(call.member) is not implemented")
             }

@@ -34,6 +34,11 @@ struct AuthorizationTests {
         }
         calls.append((vm, "\(vmInterface).Shutdown", ["{}"]))
         calls.append((vm, "\(vmInterface).Rename", [Names.unique("renamed")]))
+        calls.append((vm, "\(vmInterface).SetProcessor", ["1", "{'RelativeWeight': <uint32 50>}"]))
+        calls.append((vm, "\(vmInterface).SetMemory", ["134217728", "{}"]))
+        calls.append((vm, "\(vmInterface).SetSecureBoot", ["false"]))
+        calls.append((vm, "\(vmInterface).AddHardDisk", ["{'SizeBytes': <uint64 16777216>}"]))
+        calls.append((vm, "\(vmInterface).RemoveHardDisk", ["/etc/shadow", "{'DeleteFile': <true>}"]))
         calls.append((vm, "\(vmInterface).Delete", ["{}"]))
         return calls
     }
@@ -73,6 +78,9 @@ struct AuthorizationTests {
                 ("Start", []), ("Pause", []), ("Resume", []), ("Reset", []), ("Reboot", []), ("Save", []), ("Start", []),
                 ("Shutdown", ["{'Force': <true>, 'TimeoutSeconds': <uint32 1>}"]), ("Start", []), ("TurnOff", []),
                 ("Rename", [name + "-r"]),
+                ("SetProcessor", ["2", "{'RelativeWeight': <uint32 50>, 'Maximum': <uint32 80>}"]),
+                ("SetMemory", ["134217728", "{'DynamicMemory': <true>}"]),
+                ("AddHardDisk", ["{'SizeBytes': <uint64 16777216>}"]),
             ]
             for (method, args) in steps {
                 let outcome = try await client.call(vm, "\(Self.vmInterface).\(method)", args)
@@ -86,7 +94,11 @@ struct AuthorizationTests {
             let target = NSTemporaryDirectory()
             #expect(try await client.call(Self.host, "org.freedesktop.DBus.Properties.Set",
                                           ["org.example.VMMS1.Host", "VirtualMachinePath", "<'\(target)'>"]).ok)
-            let delete = try await client.call(vm, "\(Self.vmInterface).Delete", ["{}"])
+            let settings = try await virsh(["dumpxml", "--inactive", name + "-r"]).stdout
+            #expect(settings.contains("<vcpu placement='static'>2</vcpu>") && settings.contains("<quota>80000</quota>")
+                    && settings.contains("<currentMemory unit='KiB'>131072</currentMemory>") && settings.contains("\(name)-r-2.qcow2"),
+                    "\(user)'s settings did not reach libvirt: \(settings)")
+            let delete = try await client.call(vm, "\(Self.vmInterface).Delete", ["{'DeleteDisks': <true>}"])
             #expect(delete.ok, "\(user) Delete: \(delete)")
             #expect(try await virsh(["dominfo", name + "-r"]).status != 0)
         }

@@ -1,5 +1,6 @@
 import DBus
 import Foundation
+import Testing
 
 /// A private `dbus-daemon --session` for one test, so tests exercise a real bus daemon without
 /// touching the machine's buses. The daemon dies with the object.
@@ -82,5 +83,18 @@ public func firstMatch<Element: Sendable>(_ stream: AsyncStream<Element>, timeou
         let first = await group.next() ?? nil
         group.cancelAll()
         return first
+    }
+}
+
+/// Expects `body` to fail with the D-Bus error `name`; `what` says which call, for the report.
+public func expectDBusError(_ name: String, _ what: String, _ body: () async throws -> Void,
+                            sourceLocation: SourceLocation = #_sourceLocation) async {
+    do {
+        try await body()
+        Issue.record("\(what): expected \(name)", sourceLocation: sourceLocation)
+    } catch let error as DBusError {
+        #expect(error.name == name, "\(what): \(error.message)", sourceLocation: sourceLocation)
+    } catch {
+        Issue.record("\(what): unexpected \(error)", sourceLocation: sourceLocation)
     }
 }
