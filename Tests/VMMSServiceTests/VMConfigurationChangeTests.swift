@@ -189,4 +189,21 @@ import VMMSModel
         #expect(!(try xml(name).contains(added)))
         _ = try await f.call(path, Self.vm, "Delete", [.vardict([:])])
     }
+
+    @Test func theBalloonOfARunningVMMovesWithinItsMaximum() async throws {
+        let f = try await ServiceFixture()
+        defer { f.close() }
+        let (path, _) = try await create(f, ["MemoryStartupBytes": .uint64(256 * Self.mib), "DynamicMemory": .boolean(true),
+                                             "MemoryMinimumBytes": .uint64(128 * Self.mib), "MemoryMaximumBytes": .uint64(512 * Self.mib),
+                                             "Start": .boolean(true)])
+        #expect(try await property(f, path, "MemoryAssignedBytes") == .uint64(256 * Self.mib))
+        let stream = try await changes(f, path)
+        _ = try await f.call(path, Self.vm, "SetMemory", [.uint64(384 * Self.mib), .vardict([:])])
+        let signal = await firstMatch(stream) { $0.body.dropFirst().first?.stringKeyedDictionary?["MemoryAssignedBytes"] != nil }
+        #expect(signal?.body.dropFirst().first?.stringKeyedDictionary?["MemoryAssignedBytes"] == .uint64(384 * Self.mib))
+        #expect(try await property(f, path, "MemoryStartupBytes") == .uint64(384 * Self.mib))
+        _ = try await f.call(path, Self.vm, "TurnOff")
+        #expect(try await property(f, path, "MemoryAssignedBytes") == .uint64(0))
+        _ = try await f.call(path, Self.vm, "Delete", [.vardict([:])])
+    }
 }
