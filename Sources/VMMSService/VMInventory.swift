@@ -76,14 +76,38 @@ final class VMInventory: Sendable {
 
     // MARK: Loading and refreshing
 
+    /// Concurrent libvirt readers for `synchronize`.
+    static let synchronizeReaders = 4
+
     /// Reads every domain and brings the model in line with it: at start-up, and after a
     /// reconnect, when VMs may have come, gone or changed while libvirtd was away.
     func synchronize(_ connection: LibvirtConnection) async throws {
-        let records = try await link.worker.run {
-            try connection.allDomains().compactMap { try? DomainReader.read($0, connection: connection) }
+        let domains = try await link.worker.run { try connection.allDomains() }
+        // Each reading is a few libvirt round trips, mostly spent waiting for libvirtd; several
+        // readers on the (thread-safe) connection overlap those waits.
+        let readers = min(Self.synchronizeReaders, max(1, domains.count / 16))
+        let records = try await withThrowingTaskGroup(of: [VMRecord].self) { group in
+            for reader in 0..<readers {
+                let share = stride(from: reader, to: domains.count, by: readers).map { domains[$0] }
+                group.addTask {
+                    try await self.link.worker.run {
+                        share.compactMap { try? DomainReader.read($0, connection: connection) }
+                    }
+                }
+            }
+            var all: [VMRecord] = []
+            all.reserveCapacity(domains.count)
+            for try await part in group { all += part }
+            return all
         }
         let fresh = Dictionary(records.map { ($0.uuid, $0) }, uniquingKeysWith: { a, _ in a })
-        for uuid in Set(uuids).union(fresh.keys) { apply(uuid: uuid, fresh[uuid]) }
+        // One Host.VirtualMachines announcement for the whole pass, not one per VM: each
+        // carries the full list, so N of them cost O(N²) (about 2 s of CPU at 1000 VMs).
+        var membershipChanged = false
+        for uuid in Set(uuids).union(fresh.keys) {
+            if apply(uuid: uuid, fresh[uuid], announcingMembership: false) { membershipChanged = true }
+        }
+        if membershipChanged { onMembershipChange() }
         logger.info("\(records.count) virtual machines in libvirt")
     }
 
@@ -156,8 +180,11 @@ final class VMInventory: Sendable {
         apply(uuid: uuid, fresh, epoch: epoch)
     }
 
-    /// Stores a fresh reading and emits the signals that tell clients about it.
-    private func apply(uuid: String, _ fresh: VMRecord?, epoch: Int = .max) {
+    /// Stores a fresh reading and emits the signals that tell clients about it. Returns
+    /// whether the set of VMs changed; `announcingMembership: false` leaves telling
+    /// `onMembershipChange` about that to the caller.
+    @discardableResult
+    private func apply(uuid: String, _ fresh: VMRecord?, epoch: Int = .max, announcingMembership: Bool = true) -> Bool {
         enum Change { case added([String: DBusValue]), changed([String: DBusValue]), removed, none }
         let change: Change = state.withLock { s in
             switch (s.entries[uuid], fresh) {
@@ -182,19 +209,22 @@ final class VMInventory: Sendable {
                 return .none
             }
         }
+        var membershipChanged = false
         switch change {
         case .added(let properties):
             server.emitInterfacesAdded(path: Paths.vm(uuid: uuid), interfaces: [VMObject.interface.name: properties])
-            onMembershipChange()
+            membershipChanged = true
         case .changed(let properties):
             server.emitPropertiesChanged(path: Paths.vm(uuid: uuid), interface: VMObject.interface.name, changed: properties)
         case .removed:
             server.emitInterfacesRemoved(path: Paths.vm(uuid: uuid), interfaces: [VMObject.interface.name])
-            onMembershipChange()
+            membershipChanged = true
         case .none:
             break
         }
+        if membershipChanged && announcingMembership { onMembershipChange() }
         notifyWaiters(uuid: uuid)
+        return membershipChanged
     }
 
     // MARK: Operations in progress

@@ -97,7 +97,13 @@ extension DBusConnection {
     func libvirtName(_ path: ObjectPath) async throws -> String {
         let reply = try await call(destination: LibvirtDBus.name, path: path, interface: propertiesInterface, member: "GetAll",
                                    [.string(LibvirtDBus.domainInterface)])
-        guard let name = reply.first?.stringKeyedDictionary?["Name"]?.string else { throw BenchError("GetAll: no Name") }
+        // libvirt-dbus 1.4 (Debian 12) wraps each GetAll value in a second variant (`a{sv}` whose
+        // values are `v` holding a `v`; busctl and dbus-send show it too); peel every layer.
+        guard var value = reply.first?.stringKeyedDictionary?["Name"] else {
+            throw BenchError("GetAll \(path): no Name in \(String(describing: reply).prefix(500))")
+        }
+        while let inner = value.variant { value = inner }
+        guard let name = value.string else { throw BenchError("GetAll \(path): Name is \(value), not a string") }
         return name
     }
 
