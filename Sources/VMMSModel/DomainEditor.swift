@@ -1,7 +1,4 @@
 import Foundation
-#if canImport(FoundationXML)
-import FoundationXML
-#endif
 
 /// Edits a domain's persistent XML for the VM setters, so that each change is one
 /// `virDomainDefineXML`: libvirt checks the whole result and either takes it or leaves the
@@ -14,15 +11,13 @@ public struct DomainEditor {
     /// libvirt's default CFS period, used when a limit needs a quota.
     public static let cpuPeriodMicroseconds: UInt64 = 100_000
 
-    private let document: XMLDocument
-    private let domain: XMLElement
+    private let domain: XMLTreeElement
 
     public init(xml: String) throws(DomainXMLError) {
-        document = try DomainXML.document(xml, what: "domain XML")
-        guard let root = document.rootElement(), root.name == "domain" else {
+        domain = try DomainXML.document(xml, what: "domain XML")
+        guard domain.name == "domain" else {
             throw DomainXMLError("the XML is not a libvirt domain: the root element is not <domain>")
         }
-        domain = root
     }
 
     /// The edited XML.
@@ -30,7 +25,7 @@ public struct DomainEditor {
 
     /// The number of vCPU slots (`<vcpu>`), which bounds hot-plugging on a running VM.
     public var maximumProcessorCount: UInt32? {
-        child(domain, "vcpu").flatMap { UInt32(($0.stringValue ?? "").trimmingCharacters(in: .whitespaces)) }
+        child(domain, "vcpu").flatMap { UInt32($0.stringValue.trimmingCharacters(in: .whitespaces)) }
     }
 
     // MARK: Processor
@@ -44,20 +39,19 @@ public struct DomainEditor {
     /// - reserve has no CFS counterpart (Linux guarantees no floor), so it lives in our
     ///   metadata and the service checks it against the host's capacity.
     public func setProcessor(count: UInt32, reserve: UInt32, maximum: UInt32, weight: UInt32) {
-        let vcpu = child(domain, "vcpu") ?? insert(XMLElement(name: "vcpu"), into: domain, after: ["currentMemory", "memory"])
+        let vcpu = child(domain, "vcpu") ?? insert("vcpu", into: domain, after: ["currentMemory", "memory"])
         vcpu.stringValue = String(count)
-        vcpu.removeAttribute(forName: "current")
-        if vcpu.attribute(forName: "placement") == nil { vcpu.addAttribute(attribute("placement", "static")) }
-        if let vcpus = child(domain, "vcpus") { vcpus.detach() }
+        vcpu.removeAttribute("current")
+        if vcpu.attribute("placement") == nil { vcpu.setAttribute("placement", "static") }
+        child(domain, "vcpus")?.detach()
         if let cpu = child(domain, "cpu"), let topology = child(cpu, "topology") {
-            for name in ["dies", "cores", "threads"] where topology.attribute(forName: name) != nil {
-                topology.attribute(forName: name)?.stringValue = "1"
+            for name in ["dies", "cores", "threads"] where topology.attribute(name) != nil {
+                topology.setAttribute(name, "1")
             }
-            topology.attribute(forName: "sockets")?.stringValue = String(count)
-            if topology.attribute(forName: "sockets") == nil { topology.addAttribute(attribute("sockets", String(count))) }
+            topology.setAttribute("sockets", String(count))
         }
 
-        let cputune = child(domain, "cputune") ?? insert(XMLElement(name: "cputune"), into: domain, after: ["vcpus", "vcpu"])
+        let cputune = child(domain, "cputune") ?? insert("cputune", into: domain, after: ["vcpus", "vcpu"])
         set(cputune, "shares", String(DomainXML.cpuShares(forWeight: weight)))
         if maximum < 100 {
             set(cputune, "period", String(Self.cpuPeriodMicroseconds))
@@ -80,9 +74,9 @@ public struct DomainEditor {
     /// dynamic maximum, or the startup amount with static memory), `<currentMemory>` the
     /// balloon target at boot (the startup amount); the dynamic minimum is ours.
     public func setMemory(startupBytes: UInt64, maximumBytes: UInt64, dynamic: Bool, minimumBytes: UInt64) {
-        let memory = child(domain, "memory") ?? insert(XMLElement(name: "memory"), into: domain, after: ["metadata", "description", "title", "uuid", "name"])
+        let memory = child(domain, "memory") ?? insert("memory", into: domain, after: ["metadata", "description", "title", "uuid", "name"])
         setKiB(memory, maximumBytes)
-        let current = child(domain, "currentMemory") ?? insert(XMLElement(name: "currentMemory"), into: domain, after: ["maxMemory", "memory"])
+        let current = child(domain, "currentMemory") ?? insert("currentMemory", into: domain, after: ["maxMemory", "memory"])
         setKiB(current, startupBytes)
         updateMetadata { $0.dynamicMemory = dynamic; $0.memoryMinimumBytes = minimumBytes }
     }
@@ -97,21 +91,18 @@ public struct DomainEditor {
     /// next Start to do that (`VIR_DOMAIN_START_RESET_NVRAM`).
     public func setSecureBoot(_ enabled: Bool) {
         guard let os = child(domain, "os") else { return }
-        if os.attribute(forName: "firmware") == nil { os.addAttribute(attribute("firmware", "efi")) }
+        if os.attribute("firmware") == nil { os.setAttribute("firmware", "efi") }
         child(os, "loader")?.detach()
-        if let nvram = child(os, "nvram") { nvram.removeAttribute(forName: "template") }
-        let firmware = child(os, "firmware") ?? insert(XMLElement(name: "firmware"), into: os, after: ["type"])
+        child(os, "nvram")?.removeAttribute("template")
+        let firmware = child(os, "firmware") ?? insert("firmware", into: os, after: ["type"])
         for name in ["secure-boot", "enrolled-keys"] {
-            let feature = elements(firmware, "feature").first { $0.attribute(forName: "name")?.stringValue == name }
-                ?? { let f = XMLElement(name: "feature"); f.addAttribute(attribute("name", name)); firmware.addChild(f); return f }()
-            feature.removeAttribute(forName: "enabled")
-            feature.addAttribute(attribute("enabled", enabled ? "yes" : "no"))
+            let feature = firmware.elements(named: "feature").first { $0.attribute("name") == name }
+                ?? firmware.add(XMLTreeElement(name: "feature", attributes: [("name", name)]))
+            feature.setAttribute("enabled", enabled ? "yes" : "no")
         }
-        let features = child(domain, "features") ?? insert(XMLElement(name: "features"), into: domain, after: ["os"])
+        let features = child(domain, "features") ?? insert("features", into: domain, after: ["os"])
         if enabled {
-            let smm = child(features, "smm") ?? { let e = XMLElement(name: "smm"); features.addChild(e); return e }()
-            smm.removeAttribute(forName: "state")
-            smm.addAttribute(attribute("state", "on"))
+            (child(features, "smm") ?? features.add(XMLTreeElement(name: "smm"))).setAttribute("state", "on")
         } else {
             child(features, "smm")?.detach()
         }
@@ -132,25 +123,18 @@ public struct DomainEditor {
 
     /// Adds a virtual hard disk to `<devices>`.
     public func addDisk(path: String, format: String, target: String) throws(DomainXMLError) {
-        let element: XMLElement
-        do { element = try XMLElement(xmlString: Self.diskXML(path: path, format: format, target: target)) } catch {
-            throw DomainXMLError("cannot build the disk element: \(error.localizedDescription)")
-        }
-        let devices = child(domain, "devices") ?? { let e = XMLElement(name: "devices"); domain.addChild(e); return e }()
+        let element = try XMLTreeElement.parse(Self.diskXML(path: path, format: format, target: target))
+        let devices = child(domain, "devices") ?? domain.add(XMLTreeElement(name: "devices"))
         // After the last disk, where libvirt itself keeps them.
-        if let last = (devices.children ?? []).lastIndex(where: { ($0 as? XMLElement)?.name == "disk" }) {
-            devices.insertChild(element, at: last + 1)
-        } else {
-            devices.insertChild(element, at: 0)
-        }
+        devices.add(element, after: devices.elements(named: "disk").last, atStart: true)
     }
 
     /// Removes the hard disk at `target` (`vdb`, …); false when there is none.
     @discardableResult
     public func removeDisk(target: String) -> Bool {
         guard let devices = child(domain, "devices") else { return false }
-        for disk in elements(devices, "disk") where (disk.attribute(forName: "device")?.stringValue ?? "disk") == "disk" {
-            if child(disk, "target")?.attribute(forName: "dev")?.stringValue == target {
+        for disk in devices.elements(named: "disk") where (disk.attribute("device") ?? "disk") == "disk" {
+            if child(disk, "target")?.attribute("dev") == target {
                 disk.detach()
                 return true
             }
@@ -168,53 +152,31 @@ public struct DomainEditor {
     // MARK: Helpers
 
     private func updateMetadata(_ change: (inout VMMetadata) -> Void) {
-        let container = child(domain, "metadata") ?? insert(XMLElement(name: "metadata"), into: domain, after: ["description", "title", "uuid", "name"])
-        let existing = (container.children ?? []).compactMap { $0 as? XMLElement }
-            .first { ($0.localName ?? "") == "vm" && $0.uri == VMMetadata.namespace }
+        let container = child(domain, "metadata") ?? insert("metadata", into: domain, after: ["description", "title", "uuid", "name"])
+        let existing = container.elements.first { $0.localName == "vm" && $0.uri == VMMetadata.namespace }
         var metadata = existing.map(VMMetadata.init(element:)) ?? VMMetadata()
         change(&metadata)
         existing?.detach()
-        if let element = try? XMLElement(xmlString: metadata.xml()) { container.addChild(element) }
+        if let element = try? XMLTreeElement.parse(metadata.xml()) { container.add(element) }
     }
 
-    private func child(_ element: XMLElement, _ name: String) -> XMLElement? {
-        elements(element, name).first
+    private func child(_ element: XMLTreeElement, _ name: String) -> XMLTreeElement? {
+        element.element(named: name)
     }
 
-    private func elements(_ element: XMLElement, _ name: String) -> [XMLElement] {
-        (element.children ?? []).compactMap { $0 as? XMLElement }.filter { $0.name == name }
+    /// A new `name` element in `parent` after the first of `predecessors` present (libvirt
+    /// does not care about order, people reading `virsh dumpxml` do), else first.
+    private func insert(_ name: String, into parent: XMLTreeElement, after predecessors: [String]) -> XMLTreeElement {
+        let sibling = predecessors.lazy.compactMap { parent.element(named: $0) }.first
+        return parent.add(XMLTreeElement(name: name), after: sibling, atStart: true)
     }
 
-    private func attribute(_ name: String, _ value: String) -> XMLNode {
-        let node = XMLNode(kind: .attribute)
-        node.name = name
-        node.stringValue = value
-        return node
+    private func set(_ parent: XMLTreeElement, _ name: String, _ value: String) {
+        (child(parent, name) ?? parent.add(XMLTreeElement(name: name))).stringValue = value
     }
 
-    /// Inserts `element` after the first of `predecessors` present (libvirt does not care
-    /// about order, people reading `virsh dumpxml` do), else first.
-    @discardableResult
-    private func insert(_ element: XMLElement, into parent: XMLElement, after predecessors: [String]) -> XMLElement {
-        let children = parent.children ?? []
-        for name in predecessors {
-            if let index = children.firstIndex(where: { ($0 as? XMLElement)?.name == name }) {
-                parent.insertChild(element, at: index + 1)
-                return element
-            }
-        }
-        parent.insertChild(element, at: 0)
-        return element
-    }
-
-    private func set(_ parent: XMLElement, _ name: String, _ value: String) {
-        let element = child(parent, name) ?? { let e = XMLElement(name: name); parent.addChild(e); return e }()
-        element.stringValue = value
-    }
-
-    private func setKiB(_ element: XMLElement, _ bytes: UInt64) {
-        element.removeAttribute(forName: "unit")
-        element.addAttribute(attribute("unit", "KiB"))
+    private func setKiB(_ element: XMLTreeElement, _ bytes: UInt64) {
+        element.setAttribute("unit", "KiB")
         element.stringValue = String(bytes / 1024)
     }
 }

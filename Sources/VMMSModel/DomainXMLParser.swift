@@ -1,7 +1,4 @@
 import Foundation
-#if canImport(FoundationXML)
-import FoundationXML
-#endif
 
 /// Domain XML that could not be read.
 public struct DomainXMLError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -21,13 +18,8 @@ extension DomainXML {
     /// Memory units follow libvirt (`b`/`bytes`, `KB`/`MB`/… powers of 1000, `k`/`KiB`/`M`/
     /// `MiB`/… powers of 1024, default KiB).
     public static func parse(_ xml: String) throws(DomainXMLError) -> VMConfiguration {
-        let document = try DomainXML.document(xml, what: "domain XML")
-        // libxml2's recovery mode accepts truncated XML; libvirt's always ends with the root's
-        // end tag, so anything else is refused rather than read half.
-        guard xml.trimmingCharacters(in: .whitespacesAndNewlines).hasSuffix("</domain>") else {
-            throw DomainXMLError("the domain XML is not well-formed: it does not end with </domain>")
-        }
-        guard let domain = document.rootElement(), domain.name == "domain" else {
+        let domain = try DomainXML.document(xml, what: "domain XML")
+        guard domain.name == "domain" else {
             throw DomainXMLError("the XML is not a libvirt domain: the root element is not <domain>")
         }
         let reader = Reader(root: domain)
@@ -42,8 +34,8 @@ extension DomainXML {
         let loaderType = reader.attribute("os/loader", "type")
         let inferredGeneration: UInt32 = firmwareAttribute == "efi" || loaderType == "pflash" ? 2 : 1
         let generation = metadata.generation.flatMap { $0 == 1 || $0 == 2 ? $0 : nil } ?? inferredGeneration
-        let secureFeature = reader.elements("os/firmware/feature").first { $0.attribute(forName: "name")?.stringValue == "secure-boot" }
-        let secureBoot = secureFeature?.attribute(forName: "enabled")?.stringValue == "yes"
+        let secureFeature = reader.elements("os/firmware/feature").first { $0.attribute("name") == "secure-boot" }
+        let secureBoot = secureFeature?.attribute("enabled") == "yes"
             || reader.attribute("os/loader", "secure") == "yes"
 
         // Processors.
@@ -65,21 +57,21 @@ extension DomainXML {
         var hardDisks: [VMConfiguration.HardDisk] = []
         var cdroms: [VMConfiguration.OpticalDrive] = []
         for disk in reader.elements("devices/disk") {
-            let device = disk.attribute(forName: "device")?.stringValue ?? "disk"
-            let type = disk.attribute(forName: "type")?.stringValue ?? "file"
+            let device = disk.attribute("device") ?? "disk"
+            let type = disk.attribute("type") ?? "file"
             let source = Reader.child(disk, "source")
             let path: String? = switch type {
-            case "file": source?.attribute(forName: "file")?.stringValue
-            case "block": source?.attribute(forName: "dev")?.stringValue
+            case "file": source?.attribute("file")
+            case "block": source?.attribute("dev")
             default: nil
             }
             let target = Reader.child(disk, "target")
-            let dev = target?.attribute(forName: "dev")?.stringValue ?? ""
-            let bus = target?.attribute(forName: "bus")?.stringValue ?? ""
+            let dev = target?.attribute("dev") ?? ""
+            let bus = target?.attribute("bus") ?? ""
             switch device {
             case "disk":
                 guard let path, !path.isEmpty else { continue }
-                let format = Reader.child(disk, "driver")?.attribute(forName: "type")?.stringValue ?? "raw"
+                let format = Reader.child(disk, "driver")?.attribute("type") ?? "raw"
                 hardDisks.append(.init(path: path, format: format, device: dev, bus: bus))
             case "cdrom":
                 cdroms.append(.init(path: path.flatMap { $0.isEmpty ? nil : $0 }, device: dev, bus: bus))
@@ -89,13 +81,13 @@ extension DomainXML {
         }
         var adapters: [VMConfiguration.NetworkAdapter] = []
         for interface in reader.elements("devices/interface") {
-            let type = interface.attribute(forName: "type")?.stringValue
+            let type = interface.attribute("type")
             let source = Reader.child(interface, "source")
             adapters.append(.init(
-                mac: (Reader.child(interface, "mac")?.attribute(forName: "address")?.stringValue ?? "").lowercased(),
-                network: type == "network" ? source?.attribute(forName: "network")?.stringValue : nil,
-                bridge: type == "bridge" ? source?.attribute(forName: "bridge")?.stringValue : nil,
-                model: Reader.child(interface, "model")?.attribute(forName: "type")?.stringValue))
+                mac: (Reader.child(interface, "mac")?.attribute("address") ?? "").lowercased(),
+                network: type == "network" ? source?.attribute("network") : nil,
+                bridge: type == "bridge" ? source?.attribute("bridge") : nil,
+                model: Reader.child(interface, "model")?.attribute("type")))
         }
 
         return VMConfiguration(
@@ -117,21 +109,17 @@ extension DomainXML {
             notes: reader.text("description") ?? "")
     }
 
-    /// Parses with FoundationXML, working around what it does with input libvirt never
-    /// produces: an empty string crashes `XMLDocument` (libxml2 returns no document and
-    /// FoundationXML dereferences it), and a DOCTYPE could declare entities, which FoundationXML
-    /// substitutes by default (files included), so both are refused up front. FoundationXML
-    /// parses in libxml2's recovery mode: malformed XML does not throw but yields what could be
-    /// recovered (libxml2 prints the errors to stderr), so callers check what they find.
-    static func document(_ xml: String, what: String) throws(DomainXMLError) -> XMLDocument {
+    /// Parses into an `XMLTreeElement` (the root). A DOCTYPE could declare entities, which
+    /// libvirt never writes, so it is refused up front rather than trusted to the parser.
+    static func document(_ xml: String, what: String) throws(DomainXMLError) -> XMLTreeElement {
         if xml.allSatisfy({ $0.isWhitespace }) { throw DomainXMLError("the \(what) is empty") }
         if xml.contains("<!DOCTYPE") || xml.contains("<!ENTITY") {
             throw DomainXMLError("the \(what) has a DOCTYPE, which libvirt never writes")
         }
         do {
-            return try XMLDocument(xmlString: xml, options: [.nodeLoadExternalEntitiesNever])
+            return try XMLTreeElement.parse(xml)
         } catch {
-            throw DomainXMLError("the \(what) is not well-formed: \(error.localizedDescription)")
+            throw DomainXMLError("the \(what) is not well-formed: \(error.message)")
         }
     }
 
@@ -164,18 +152,19 @@ extension DomainXML {
 /// libvirt's own XML has no namespaces outside `<metadata>`, and walking avoids depending on
 /// how FoundationXML maps prefixes in XPath expressions.
 private struct Reader {
-    let root: XMLElement
+    let root: XMLTreeElement
 
-    static func children(_ element: XMLElement, _ name: String) -> [XMLElement] {
-        (element.children ?? []).compactMap { $0 as? XMLElement }.filter { ($0.localName ?? $0.name) == name && !($0.name ?? "").contains(":") }
+    /// Unprefixed children only: a prefixed element belongs to some application's metadata.
+    static func children(_ element: XMLTreeElement, _ name: String) -> [XMLTreeElement] {
+        element.elements(named: name)
     }
 
-    static func child(_ element: XMLElement, _ name: String) -> XMLElement? {
+    static func child(_ element: XMLTreeElement, _ name: String) -> XMLTreeElement? {
         children(element, name).first
     }
 
     /// All elements at a `/`-separated path below the root.
-    func elements(_ path: String) -> [XMLElement] {
+    func elements(_ path: String) -> [XMLTreeElement] {
         var current = [root]
         for step in path.split(separator: "/") {
             current = current.flatMap { Self.children($0, String(step)) }
@@ -188,13 +177,13 @@ private struct Reader {
     }
 
     func attribute(_ path: String, _ name: String) -> String? {
-        elements(path).first?.attribute(forName: name)?.stringValue
+        elements(path).first?.attribute(name)
     }
 
     func memory(_ path: String) throws(DomainXMLError) -> UInt64? {
         guard let element = elements(path).first else { return nil }
-        let text = (element.stringValue ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
-        let unit = element.attribute(forName: "unit")?.stringValue
+        let text = element.stringValue.trimmingCharacters(in: .whitespacesAndNewlines)
+        let unit = element.attribute("unit")
         guard let value = UInt64(text), let bytes = DomainXML.bytes(value, unit: unit) else {
             throw DomainXMLError("<\(path)> holds '\(text)' in unit '\(unit ?? "KiB")', which is not a size")
         }
@@ -204,8 +193,8 @@ private struct Reader {
     /// Our element in `<metadata>`, matched by namespace URI whatever its prefix; its children
     /// by local name (libvirt re-prefixes them when the service sets the metadata).
     func metadata() -> VMMetadata {
-        guard let vm = elements("metadata").flatMap({ ($0.children ?? []).compactMap { $0 as? XMLElement } })
-            .first(where: { ($0.localName ?? "") == "vm" && $0.uri == VMMetadata.namespace }) else { return VMMetadata() }
+        guard let vm = elements("metadata").flatMap(\.elements)
+            .first(where: { $0.localName == "vm" && $0.uri == VMMetadata.namespace }) else { return VMMetadata() }
         return VMMetadata(element: vm)
     }
 }
@@ -215,20 +204,19 @@ extension VMMetadata {
     /// …)` returns: the element without prefix (`<vm><generation>2</generation>…</vm>`). A
     /// prefixed element is read too. Values that are missing or not numbers stay `nil`.
     public static func parse(_ xml: String) throws(DomainXMLError) -> VMMetadata {
-        let document = try DomainXML.document(xml, what: "metadata element")
-        guard let root = document.rootElement(), (root.localName ?? root.name) == "vm" else {
+        let root = try DomainXML.document(xml, what: "metadata element")
+        guard root.localName == "vm" else {
             throw DomainXMLError("the metadata element is not <vm>")
         }
         return VMMetadata(element: root)
     }
 
-    init(element vm: XMLElement) {
+    init(element vm: XMLTreeElement) {
         var values: [String: String] = [:]
-        for child in (vm.children ?? []).compactMap({ $0 as? XMLElement }) {
-            guard let key = child.localName ?? child.name else { continue }
-            let local = key.split(separator: ":").last.map(String.init) ?? key
+        for child in vm.elements {
+            let local = child.localName
             if values[local] == nil {
-                values[local] = (child.stringValue ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+                values[local] = child.stringValue.trimmingCharacters(in: .whitespacesAndNewlines)
             }
         }
         self.init(

@@ -10,13 +10,19 @@ public enum Paths {
 
     /// `/org/example/VMMS1/VM/<UUID with '-' as '_'>`: stable across renames and restarts.
     public static func vm(uuid: String) -> ObjectPath {
-        vmRoot.appending(element: uuid.lowercased().replacingOccurrences(of: "-", with: "_"))
+        vmRoot.appending(element: swapping(uuid.lowercased(), "-", "_"))
     }
 
     /// The UUID a VM path names, or nil when `path` is no VM path.
     public static func vmUUID(of path: ObjectPath) -> String? {
         guard path.isDescendant(of: vmRoot), let last = path.lastElement,
               path == vmRoot.appending(element: last) else { return nil }
-        return last.replacingOccurrences(of: "_", with: "-")
+        return swapping(last, "_", "-")
+    }
+
+    /// A byte-wise replacement: Foundation's `replacingOccurrences` was a quarter of
+    /// GetManagedObjects' time with 1000 VMs.
+    static func swapping(_ text: String, _ from: Unicode.Scalar, _ to: Unicode.Scalar) -> String {
+        String(decoding: text.utf8.map { $0 == UInt8(from.value) ? UInt8(to.value) : $0 }, as: UTF8.self)
     }
 }
