@@ -28,4 +28,15 @@ enum DomainReader {
             memoryAssignedBytes: assigned,
             diskCapacities: capacities)
     }
+
+    /// `known` with the run state read again: state, saved image, assigned memory.
+    static func readRunState(_ domain: LibvirtDomain, into known: VMRecord) throws -> VMRecord {
+        var record = known
+        let (state, reason) = try domain.state()
+        let running = state == .running || state == .paused || state == .blocked
+        record.state = VMState.from(libvirtState: state.rawValue, reason: reason,
+                                    hasManagedSave: running ? false : (try? domain.hasManagedSaveImage) ?? false)
+        record.memoryAssignedBytes = running ? (try domain.info().memoryKiB) * 1024 : 0
+        return record
+    }
 }

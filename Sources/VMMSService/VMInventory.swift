@@ -26,7 +26,8 @@ final class VMInventory: Sendable {
     private struct State {
         var entries: [String: Entry] = [:]
         var refreshing: Set<String> = []
-        var dirty: Set<String> = []
+        /// VMs to read once more after the running refresh; true: in full.
+        var dirty: [String: Bool] = [:]
         var refreshWaiters: [String: [CheckedContinuation<Void, Never>]] = [:]
         /// Counts libvirt readings, to tell stale ones from fresh ones.
         var epoch = 0
@@ -115,15 +116,33 @@ final class VMInventory: Sendable {
     func watchEvents(_ connection: LibvirtConnection) throws -> EventRegistration {
         try connection.registerDomainEvents { [self] event in
             let uuid = event.uuid
-            Task { await self.refresh(uuid: uuid) }
+            let full = Self.changesDefinition(event)
+            Task { await self.refresh(uuid: uuid, full: full) }
         }
     }
 
-    /// Reads one VM again from libvirt and announces what changed.
-    func refresh(uuid: String) async {
+    /// Whether an event may have changed the definition (then the VM is read in full) or only
+    /// its run state: power transitions, the balloon, guest events.
+    static func changesDefinition(_ event: DomainEvent) -> Bool {
+        switch event {
+        case .lifecycle(_, let type, _):
+            // VIR_DOMAIN_EVENT_DEFINED (0) and UNDEFINED (1); the others are run-state changes.
+            return type == 0 || type == 1
+        case .balloonChange, .reboot, .rtcChange, .watchdog, .ioError, .controlError,
+             .pmWakeup, .pmSuspend, .pmSuspendDisk, .jobCompleted, .agentLifecycle:
+            return false
+        case .deviceAdded, .deviceRemoved, .deviceRemovalFailed, .metadataChange:
+            return true
+        }
+    }
+
+    /// Reads one VM again from libvirt and announces what changed. `full: false` reads only
+    /// its run state (three libvirt calls instead of the XML and everything else), for
+    /// events and operations that cannot have changed the definition.
+    func refresh(uuid: String, full: Bool = true) async {
         let proceed = state.withLock { s -> Bool in
             if s.refreshing.contains(uuid) {
-                s.dirty.insert(uuid)
+                s.dirty[uuid] = (s.dirty[uuid] ?? false) || full
                 return false
             }
             s.refreshing.insert(uuid)
@@ -141,10 +160,14 @@ final class VMInventory: Sendable {
             }
             return
         }
+        var full = full
         while true {
-            await refreshOnce(uuid: uuid)
+            await refreshOnce(uuid: uuid, full: full)
             let finished = state.withLock { s -> [CheckedContinuation<Void, Never>]? in
-                if s.dirty.remove(uuid) != nil { return nil }
+                if let again = s.dirty.removeValue(forKey: uuid) {
+                    full = again
+                    return nil
+                }
                 s.refreshing.remove(uuid)
                 return s.refreshWaiters.removeValue(forKey: uuid) ?? []
             }
@@ -155,16 +178,18 @@ final class VMInventory: Sendable {
         }
     }
 
-    private func refreshOnce(uuid: String) async {
-        let epoch = state.withLock { s -> Int in
+    private func refreshOnce(uuid: String, full: Bool) async {
+        let (epoch, known) = state.withLock { s -> (Int, VMRecord?) in
             s.epoch += 1
-            return s.epoch
+            return (s.epoch, s.entries[uuid]?.record)
         }
         let fresh: VMRecord?
         do {
             fresh = try await link.run { connection -> VMRecord? in
                 do {
-                    return try DomainReader.read(try connection.domain(uuid: uuid), connection: connection)
+                    let domain = try connection.domain(uuid: uuid)
+                    if !full, let known { return try DomainReader.readRunState(domain, into: known) }
+                    return try DomainReader.read(domain, connection: connection)
                 } catch let error as LibvirtError where error.isNoDomain {
                     return nil
                 }
@@ -264,11 +289,14 @@ final class VMInventory: Sendable {
     /// Ends the operation and re-reads the VM; the transition gives way to the first
     /// reading taken from now on, so the reply follows the final announcement and clients
     /// see Starting → Running, never a stale state in between.
-    func endOperation(uuid: String) async {
+    func endOperation(uuid: String, full: Bool = false) async {
         state.withLock { s in
             s.entries[uuid]?.clearTransitionAt = s.epoch + 1
         }
-        await refresh(uuid: uuid)
+        // A power operation changes the run state only (`full: false`); the definition's own
+        // events read it in full later, but an operation that changes it and replies with the
+        // result (Rename) asks for the full reading now.
+        await refresh(uuid: uuid, full: full)
         // When libvirt could not be read (connection lost), drop the transition anyway: the
         // VM must not stay busy, and the resynchronisation after the reconnect corrects it.
         let changed = state.withLock { s -> [String: DBusValue] in

@@ -262,7 +262,7 @@ final class VMObject: DBusInterface {
             await inventory.endOperation(uuid: uuid)
             throw error
         }
-        await inventory.endOperation(uuid: uuid)
+        await inventory.endOperation(uuid: uuid, full: true)
     }
 
     private func delete(_ call: MethodCall) async throws {
