@@ -23,7 +23,10 @@ public final class DBusConnection: @unchecked Sendable {
     /// The unique name the bus gave us, such as `:1.42`.
     public let uniqueName: String
 
-    private let jobs = Mutex<[@Sendable () -> Void]>([])
+    /// Jobs for the loop thread; once the loop has ended (`stopped`), jobs run on the caller's
+    /// thread instead: they find the connection closed and fail their continuations, which
+    /// would otherwise never resume.
+    private let jobs = Mutex<(queue: [@Sendable () -> Void], stopped: Bool)>(([], false))
     /// A self-pipe: writing to it wakes the loop out of `poll(2)` when work is queued.
     private let wakeReadFD: Int32
     private let wakeWriteFD: Int32
@@ -152,6 +155,12 @@ public final class DBusConnection: @unchecked Sendable {
         let (stream, continuation) = AsyncStream.makeStream(of: DBusMessage.self, bufferingPolicy: .bufferingNewest(4096))
         let id: Int = await withCheckedContinuation { done in
             perform { connection in
+                guard connection.isOpen else {
+                    // A closed connection delivers nothing: the stream ends at once.
+                    continuation.finish()
+                    done.resume(returning: -1)
+                    return
+                }
                 let id = connection.nextSubscriptionID
                 connection.nextSubscriptionID += 1
                 connection.subscriptions[id] = Subscription(rule: rule, continuation: continuation)
@@ -160,7 +169,8 @@ public final class DBusConnection: @unchecked Sendable {
         }
         continuation.onTermination = { [weak self] _ in
             guard let self else { return }
-            self.perform { connection in connection.subscriptions[id] = nil }
+            guard id >= 0 else { return }
+            self.perform { connection in if connection.isOpen { connection.subscriptions[id] = nil } }
             Task { _ = try? await self.busCall("RemoveMatch", [.string(rule.ruleString)]) }
         }
         do {
@@ -227,8 +237,12 @@ public final class DBusConnection: @unchecked Sendable {
 
     /// Runs `job` on the loop thread.
     func perform(_ job: @escaping @Sendable (DBusConnection) -> Void) {
-        jobs.withLock { $0.append { [self] in job(self) } }
-        wake()
+        let queued = jobs.withLock { state -> Bool in
+            guard !state.stopped else { return false }
+            state.queue.append { [self] in job(self) }
+            return true
+        }
+        if queued { wake() } else { job(self) }
     }
 
     func wake() {
@@ -238,9 +252,9 @@ public final class DBusConnection: @unchecked Sendable {
 
     private func runLoop() {
         while true {
-            let queued = jobs.withLock { queue -> [@Sendable () -> Void] in
-                defer { queue.removeAll(keepingCapacity: true) }
-                return queue
+            let queued = jobs.withLock { state -> [@Sendable () -> Void] in
+                defer { state.queue.removeAll(keepingCapacity: true) }
+                return state.queue
             }
             for job in queued { job() }
             if isStopping { break }
@@ -248,9 +262,20 @@ public final class DBusConnection: @unchecked Sendable {
             pollOnce()
             expireReplies()
         }
+        let left = jobs.withLock { state -> [@Sendable () -> Void] in
+            state.stopped = true
+            defer { state.queue.removeAll() }
+            return state.queue
+        }
+        for job in left { job() }
+        dbus_connection_unref(raw)
+        // The wake pipe stays open until deinit: a late wake() must never write into a
+        // descriptor number that some other connection's socket has taken over meanwhile.
+    }
+
+    deinit {
         Glibc.close(wakeReadFD)
         Glibc.close(wakeWriteFD)
-        dbus_connection_unref(raw)
     }
 
     private func pollOnce() {

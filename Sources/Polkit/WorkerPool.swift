@@ -47,8 +47,9 @@ final class BlockingWorkerPool: @unchecked Sendable {
         if startThread {
             let threadName = "\(name)-\(threadNumber)"
             let thread = Thread { [self] in
-                // Set from inside: on Linux a name set before start() is not applied.
-                Thread.current.name = threadName
+                // The kernel's thread name, set from inside (Foundation's Thread.name is not
+                // reliable on Linux: it sometimes reports a dispatch thread's name).
+                try? threadName.write(toFile: "/proc/thread-self/comm", atomically: false, encoding: .utf8)
                 run()
             }
             thread.start()

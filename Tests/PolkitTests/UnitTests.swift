@@ -104,7 +104,8 @@ import Testing
                     await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
                         pool.submit {
                             gate.wait()  // blocks only a pool thread
-                            recorder.record(Thread.current.name ?? "")
+                            let name = (try? String(contentsOfFile: "/proc/thread-self/comm", encoding: .utf8)) ?? ""
+                            recorder.record(name.trimmingCharacters(in: .whitespacesAndNewlines))
                             continuation.resume()
                         }
                     }

@@ -29,6 +29,11 @@ public final class PrivateBus: Sendable {
     }
 
     deinit {
+        if let status = daemon.exitStatusIfExited() {
+            // Nothing but this object stops the daemon; an early death breaks the test's calls
+            // with Disconnected, so say what killed it.
+            Issue.record("the private dbus-daemon (pid \(daemon.pid)) died during the test with status \(status)")
+        }
         daemon.signal(SIGTERM)
         daemon.wait()
         try? FileManager.default.removeItem(atPath: directory)
