@@ -61,6 +61,20 @@ public final class DBusMessage: @unchecked Sendable {
         return message
     }
 
+    /// A copy of this (never sent) method return, addressed as the reply to `call`. Wraps
+    /// `dbus_message_copy`, `dbus_message_set_reply_serial` and `dbus_message_set_destination`.
+    func copyAsReply(to call: DBusMessage) throws(DBusError) -> DBusMessage {
+        guard let copied = dbus_message_copy(raw) else {
+            throw DBusError(DBusError.Name.noMemory, "dbus_message_copy failed")
+        }
+        let message = DBusMessage(adopting: copied)
+        guard dbus_message_set_reply_serial(copied, call.serial) != 0,
+              dbus_message_set_destination(copied, dbus_message_get_sender(call.raw)) != 0 else {
+            throw DBusError(DBusError.Name.noMemory, "cannot address the copied reply")
+        }
+        return message
+    }
+
     /// An error reply to this method call. Wraps `dbus_message_new_error`.
     public func makeError(_ error: DBusError) -> DBusMessage? {
         let name = Names.isValidErrorName(error.name) ? error.name : DBusError.Name.failed

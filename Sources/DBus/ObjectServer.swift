@@ -8,6 +8,12 @@ public final class ObjectServer: Sendable {
     public let objectManagerPath: ObjectPath
     private let tree: any ObjectTree
     private let uids = Mutex<[String: UInt32]>([:])
+    /// Counts the signals emitted. Every change of an exported object is signalled (the
+    /// contract of this server's users), so an unchanged count means an unchanged tree.
+    private let changes = Atomic<UInt64>(0)
+    /// The last GetManagedObjects reply, never sent itself, with the count it was built at:
+    /// repeated inventories (a console polling 1000 VMs) are answered by copying it.
+    private let managedObjects = Mutex<(changes: UInt64, template: DBusMessage)?>(nil)
 
     public init(connection: DBusConnection, objectManagerPath: ObjectPath, tree: any ObjectTree) {
         self.connection = connection
@@ -23,6 +29,7 @@ public final class ObjectServer: Sendable {
 
     /// Emits a signal from `path`.
     public func emit(path: ObjectPath, interface: String, member: String, _ body: [DBusValue]) throws {
+        changes.add(1, ordering: .sequentiallyConsistent)
         connection.send(try DBusMessage.signal(path: path, interface: interface, member: member, body: body))
     }
 
@@ -72,8 +79,11 @@ public final class ObjectServer: Sendable {
     func handle(_ message: DBusMessage) async {
         let reply: DBusMessage?
         do {
-            let body = try await route(message)
-            reply = try message.makeReturn(body)
+            if let managed = try await managedObjectsReply(message) {
+                reply = managed
+            } else {
+                reply = try message.makeReturn(try await route(message))
+            }
         } catch let error as DBusError {
             reply = message.makeError(error)
         } catch {
@@ -199,12 +209,36 @@ public final class ObjectServer: Sendable {
         return implementation
     }
 
+    /// GetManagedObjects, authorized like any call and answered from the cached reply while
+    /// no signal has been emitted since it was built; nil for every other call.
+    private func managedObjectsReply(_ message: DBusMessage) async throws -> DBusMessage? {
+        guard message.interface == InterfaceDescription.objectManager.name, message.member == "GetManagedObjects",
+              message.path == objectManagerPath else { return nil }
+        let call = MethodCall(message: message, path: objectManagerPath, interface: InterfaceDescription.objectManager.name,
+                              member: "GetManagedObjects", arguments: message.body, sender: message.sender ?? "",
+                              allowsInteractiveAuthorization: message.allowsInteractiveAuthorization, server: self)
+        try Self.checkSignature(message, expected: .empty, method: call.member)
+        try await tree.authorizeRead(call)
+        // Read before building: a change while building leaves a template that is already stale.
+        let version = changes.load(ordering: .sequentiallyConsistent)
+        if let cached = managedObjects.withLock({ $0 }), cached.changes == version {
+            return try cached.template.copyAsReply(to: message)
+        }
+        let template = try message.makeReturn(try await managedObjectsBody())
+        managedObjects.withLock { $0 = (version, template) }
+        return try template.copyAsReply(to: message)
+    }
+
     private func objectManager(_ call: MethodCall) async throws -> [DBusValue] {
         guard call.member == "GetManagedObjects" else {
             throw DBusError(DBusError.Name.unknownMethod, "no method \(call.member) on \(call.interface)")
         }
         try Self.checkSignature(call.message, expected: .empty, method: call.member)
         try await tree.authorizeRead(call)
+        return try await managedObjectsBody()
+    }
+
+    private func managedObjectsBody() async throws -> [DBusValue] {
         var entries: [DBusValue.DictionaryEntry] = []
         for path in await tree.objectPaths() where path.isDescendant(of: objectManagerPath) {
             guard let implementations = await tree.interfaces(at: path) else { continue }

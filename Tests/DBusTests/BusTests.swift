@@ -109,6 +109,30 @@ import TestSupport
         #expect(body[2] == .strings([]))
     }
 
+    /// Repeated inventories are answered from a cached reply; any signalled change, and only
+    /// that, makes the next one fresh. Two clients get their own, correctly addressed replies.
+    @Test func getManagedObjectsFollowsEverySignalledChange() async throws {
+        let f = try await BusFixture()
+        defer { f.close() }
+        let other = try f.bus.connect()
+        defer { other.close() }
+        func counter(_ connection: DBusConnection) async throws -> DBusValue? {
+            let reply = try await connection.call(destination: BusFixture.busName, path: BusFixture.root,
+                                                  interface: "org.freedesktop.DBus.ObjectManager", member: "GetManagedObjects")
+            guard case .dictionary(_, _, let objects)? = reply.first,
+                  case .dictionary(_, _, let interfaces)? = objects.first?.value else { return nil }
+            return interfaces.first?.value.stringKeyedDictionary?["Counter"]
+        }
+        #expect(try await counter(f.client) == .uint32(0))
+        #expect(try await counter(other) == .uint32(0))
+        for value in [UInt32(3), 4, 5] {
+            _ = try await f.call(Self.path, "org.freedesktop.DBus.Properties", "Set",
+                                 [.string("org.example.Test"), .string("Counter"), .variant(.uint32(value))])
+            #expect(try await counter(other) == .uint32(value))
+            #expect(try await counter(f.client) == .uint32(value))
+        }
+    }
+
     @Test func objectManagerListsObjectsAndAnnouncesChanges() async throws {
         let f = try await BusFixture()
         defer { f.close() }
