@@ -73,35 +73,50 @@ final class VMObject: DBusInterface {
 
     func property(_ name: String) async -> DBusValue? {
         guard let record = inventory.record(uuid: uuid) else { return nil }
-        return Self.values(record, transition: nil)[name]
+        return Self.value(name, record, transition: nil)
     }
 
+    static let propertyNames = interface.properties.map(\.name)
+
     static func values(_ record: VMRecord, transition: VMState?) -> [String: DBusValue] {
+        var values: [String: DBusValue] = [:]
+        values.reserveCapacity(propertyNames.count)
+        for name in propertyNames {
+            if let value = value(name, record, transition: transition) { values[name] = value }
+        }
+        return values
+    }
+
+    /// One property, computed alone: a Get must not build all twenty.
+    static func value(_ name: String, _ record: VMRecord, transition: VMState?) -> DBusValue? {
         let c = record.configuration
-        return [
-            "Name": .string(record.name),
-            "UUID": .string(record.uuid),
-            "State": .string((transition ?? record.state).rawValue),
-            "Generation": .uint32(c.generation),
-            "SecureBoot": .boolean(c.secureBoot),
-            "ProcessorCount": .uint32(c.processorCount),
-            "ProcessorReserve": .uint32(c.processorReserve),
-            "ProcessorMaximum": .uint32(c.processorMaximum),
-            "ProcessorRelativeWeight": .uint32(c.processorRelativeWeight),
-            "MemoryStartupBytes": .uint64(c.memoryStartupBytes),
-            "DynamicMemoryEnabled": .boolean(c.dynamicMemoryEnabled),
-            "MemoryMinimumBytes": .uint64(c.memoryMinimumBytes),
-            "MemoryMaximumBytes": .uint64(c.memoryMaximumBytes),
-            "MemoryAssignedBytes": .uint64(record.memoryAssignedBytes),
-            "HardDisks": .array("(sst)", c.hardDisks.map {
+        switch name {
+        case "Name": return .string(record.name)
+        case "UUID": return .string(record.uuid)
+        case "State": return .string((transition ?? record.state).rawValue)
+        case "Generation": return .uint32(c.generation)
+        case "SecureBoot": return .boolean(c.secureBoot)
+        case "ProcessorCount": return .uint32(c.processorCount)
+        case "ProcessorReserve": return .uint32(c.processorReserve)
+        case "ProcessorMaximum": return .uint32(c.processorMaximum)
+        case "ProcessorRelativeWeight": return .uint32(c.processorRelativeWeight)
+        case "MemoryStartupBytes": return .uint64(c.memoryStartupBytes)
+        case "DynamicMemoryEnabled": return .boolean(c.dynamicMemoryEnabled)
+        case "MemoryMinimumBytes": return .uint64(c.memoryMinimumBytes)
+        case "MemoryMaximumBytes": return .uint64(c.memoryMaximumBytes)
+        case "MemoryAssignedBytes": return .uint64(record.memoryAssignedBytes)
+        case "HardDisks":
+            return .array("(sst)", c.hardDisks.map {
                 .structure([.string($0.path), .string($0.format), .uint64(record.diskCapacities[$0.path] ?? 0)])
-            }),
+            })
+        case "NetworkAdapters":
             // Switch objects are not published yet, so every adapter names no switch ("/").
-            "NetworkAdapters": .array("(so)", c.networkAdapters.map { .structure([.string($0.mac), .objectPath(.root)]) }),
-            "Checkpoints": .objectPaths([]),
-            "Autostart": .boolean(record.autostart),
-            "Notes": .string(c.notes),
-        ]
+            return .array("(so)", c.networkAdapters.map { .structure([.string($0.mac), .objectPath(.root)]) })
+        case "Checkpoints": return .objectPaths([])
+        case "Autostart": return .boolean(record.autostart)
+        case "Notes": return .string(c.notes)
+        default: return nil
+        }
     }
 
     func setProperty(_ name: String, _ value: DBusValue, _ call: MethodCall) async throws {
