@@ -100,6 +100,34 @@ struct ConfigurationTests {
         }
     }
 
+    /// New disks go where VirtualHardDiskPath points now: the libvirt pool follows the setting.
+    @Test func theDiskPoolFollowsVirtualHardDiskPath() async throws {
+        try await SystemBusNameLock.with {
+            let service = try await SystemVMMSD()
+            defer { service.stop() }
+            let client = Client(bus: try DBusConnection(bus: .system))
+            defer { client.bus.close() }
+            let host: ObjectPath = "/org/example/VMMS1/Host"
+            let directory = NSTemporaryDirectory() + "vmms-disks-\(UUID().uuidString.prefix(8))"
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: directory) }
+            let original = try #require(try await client.call(host, Self.props, "Get",
+                                                              [.string("org.example.VMMS1.Host"), .string("VirtualHardDiskPath")]).first?.variant?.string)
+            _ = try await client.call(host, Self.props, "Set", [.string("org.example.VMMS1.Host"), .string("VirtualHardDiskPath"), .variant(.string(directory))])
+            let name = Names.unique("pool")
+            let path = try await client.create(name, ["Generation": .uint32(1), "MemoryStartupBytes": .uint64(64 * Self.mib),
+                                                      "NewDiskSizeBytes": .uint64(16 * Self.mib)])
+            let added = try #require(try await client.call(path, Self.vm, "AddHardDisk", [.vardict(["SizeBytes": .uint64(16 * Self.mib)])]).first?.string)
+            #expect(FileManager.default.fileExists(atPath: directory + "/\(name).qcow2"))
+            #expect(added == directory + "/\(name)-2.qcow2" && FileManager.default.fileExists(atPath: added), "\(added)")
+            let pools = try await virsh(["pool-dumpxml", "vmms-disks"]).stdout
+            #expect(pools.contains("<path>\(directory)</path>"), "\(pools)")
+            try await client.vm(path, "Delete", [.vardict(["DeleteDisks": .boolean(true)])])
+            #expect(try FileManager.default.contentsOfDirectory(atPath: directory).isEmpty)
+            _ = try await client.call(host, Self.props, "Set", [.string("org.example.VMMS1.Host"), .string("VirtualHardDiskPath"), .variant(.string(original))])
+        }
+    }
+
     @Test func nonRootAdminsCannotAttachFilesOutsideTheStorageRoots() async throws {
         try await SystemBusNameLock.with {
             let service = try await SystemVMMSD()
