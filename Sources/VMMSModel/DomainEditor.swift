@@ -112,12 +112,14 @@ public struct DomainEditor {
     // MARK: Disks
 
     /// The XML of a virtual hard disk on virtio, for attaching and for matching on detach.
+    /// `<backingStore/>` tells libvirt and QEMU the image has no backing chain, so a header
+    /// rewritten later cannot make QEMU open some other host file.
     public static func diskXML(path: String, format: String, target: String) -> String {
         let e = XMLText.escape
         let block = path.hasPrefix("/dev/")
         return """
         <disk type='\(block ? "block" : "file")' device='disk'><driver name='qemu' type='\(e(format))'/>\
-        <source \(block ? "dev" : "file")='\(e(path))'/><target dev='\(e(target))' bus='virtio'/></disk>
+        <source \(block ? "dev" : "file")='\(e(path))'/><backingStore/><target dev='\(e(target))' bus='virtio'/></disk>
         """
     }
 

@@ -89,6 +89,7 @@ public enum DomainXML {
             x.append("    <disk type='\(block ? "block" : "file")' device='disk'>")
             x.append("      <driver name='qemu' type='\(e(format))'/>")
             x.append("      <source \(block ? "dev" : "file")='\(e(diskPath))'/>")
+            x.append("      <backingStore/>")
             x.append("      <target dev='vda' bus='virtio'/>")
             x.append("    </disk>")
         }

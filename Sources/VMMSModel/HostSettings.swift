@@ -33,7 +33,14 @@ public enum StoragePathRule {
         }
         let components = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
         if components.contains(where: { $0 == "." || $0 == ".." }) { return "the path must not contain . or .. elements" }
+        if path.contains("//") || path.count > 1 && path.hasSuffix("/") {
+            return "the path must be normalised (no empty elements)"
+        }
         if path == "/" { return "the root directory cannot be a storage path" }
+        // Kernel file systems: /proc/self/root is / itself, and none of them holds images.
+        if ["/proc", "/sys", "/dev"].contains(where: { path == $0 || path.hasPrefix($0 + "/") }) {
+            return "\(path) is a kernel file system, not storage"
+        }
         return nil
     }
 }

@@ -29,14 +29,19 @@ enum DomainReader {
             diskCapacities: capacities)
     }
 
-    /// `known` with the run state read again: state, saved image, assigned memory.
-    static func readRunState(_ domain: LibvirtDomain, into known: VMRecord) throws -> VMRecord {
-        var record = known
+    /// What changes while a VM runs, without its definition.
+    struct RunState: Sendable {
+        var state: VMState
+        var memoryAssignedBytes: UInt64
+    }
+
+    /// The run state alone: state, saved image, assigned memory (three libvirt calls, no XML).
+    static func readRunState(_ domain: LibvirtDomain) throws -> RunState {
         let (state, reason) = try domain.state()
         let running = state == .running || state == .paused || state == .blocked
-        record.state = VMState.from(libvirtState: state.rawValue, reason: reason,
-                                    hasManagedSave: running ? false : (try? domain.hasManagedSaveImage) ?? false)
-        record.memoryAssignedBytes = running ? (try domain.info().memoryKiB) * 1024 : 0
-        return record
+        return RunState(
+            state: VMState.from(libvirtState: state.rawValue, reason: reason,
+                                hasManagedSave: running ? false : (try? domain.hasManagedSaveImage) ?? false),
+            memoryAssignedBytes: running ? (try domain.info().memoryKiB) * 1024 : 0)
     }
 }

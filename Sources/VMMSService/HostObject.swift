@@ -101,6 +101,11 @@ final class HostObject: DBusInterface {
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue else {
                 throw VMMSError.invalidArgs("\(name): \(path) is not an existing directory")
             }
+            // The rule again on where the path really leads (a symlink to / would make every
+            // file "inside" the storage roots).
+            if let resolved = StorageRoots.resolve(path), let problem = StoragePathRule.validate(resolved) {
+                throw VMMSError.invalidArgs("\(name): \(path) leads to \(resolved): \(problem)")
+            }
             var settings = model.settings
             switch name {
             case "VirtualMachinePath": settings.virtualMachinePath = path

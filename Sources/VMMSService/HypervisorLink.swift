@@ -46,6 +46,15 @@ final class HypervisorLink: Sendable {
         return connection
     }
 
+    /// Removes and returns the current connection if it is the one `identifier` names.
+    func take(_ identifier: ObjectIdentifier) -> LibvirtConnection? {
+        current.withLock { current -> LibvirtConnection? in
+            guard let connection = current, ObjectIdentifier(connection) == identifier else { return nil }
+            current = nil
+            return connection
+        }
+    }
+
     /// Forgets `connection` if it is still the current one.
     func drop(_ connection: LibvirtConnection) {
         current.withLock { if $0 === connection { $0 = nil } }

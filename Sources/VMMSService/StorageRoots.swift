@@ -37,9 +37,42 @@ enum StorageRoots {
         guard type == S_IFREG || (allowBlockDevice && type == S_IFBLK) else {
             throw VMMSError.invalidArgs("\(what) \(path) is not a regular file")
         }
-        if !callerIsRoot && !roots.contains(where: { contains($0, resolved) }) {
-            throw VMMSError.invalidArgs("\(what) \(path) is outside the host's storage paths (\(roots.joined(separator: ", ")))")
+        if !callerIsRoot {
+            guard roots.contains(where: { contains($0, resolved) }) else {
+                throw VMMSError.invalidArgs("\(what) \(path) is outside the host's storage paths (\(roots.joined(separator: ", ")))")
+            }
+            // libvirt opens the path again at every start: whoever can write to a directory on
+            // it could swap the file for a link to /etc/shadow after this check.
+            if let directory = writableDirectory(above: resolved) {
+                throw VMMSError.invalidArgs("\(what) \(path) lies below \(directory), which users other than root can change; only root may attach it")
+            }
+            // A qcow2 image can name any host file as its backing file, which QEMU would open.
+            if type == S_IFREG, hasBackingFile(resolved) {
+                throw VMMSError.invalidArgs("\(what) \(path) is a qcow2 image with a backing file; only root may attach it")
+            }
         }
         return resolved
+    }
+
+    /// The first directory from `/` down to `path`'s parent that is not root's alone (owned by
+    /// someone else, or writable by group or others), nil when there is none.
+    static func writableDirectory(above path: String) -> String? {
+        var directory = ""
+        for component in path.split(separator: "/").dropLast() {
+            directory += "/" + component
+            var info = stat()
+            guard stat(directory, &info) == 0 else { return directory }
+            if info.st_uid != 0 || info.st_mode & (S_IWGRP | S_IWOTH) != 0 { return directory }
+        }
+        return nil
+    }
+
+    /// True for a qcow2 image whose header names a backing file (bytes 8…15, big-endian).
+    static func hasBackingFile(_ path: String) -> Bool {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return false }
+        defer { try? handle.close() }
+        guard let header = try? handle.read(upToCount: 16), header.count == 16,
+              header.prefix(4) == Data([0x51, 0x46, 0x49, 0xFB]) else { return false }
+        return header[8..<16].contains { $0 != 0 }
     }
 }

@@ -33,6 +33,11 @@ struct VMCreator {
         let installMedia = try settings.installMedia.map {
             try StorageRoots.checkFile($0, roots: roots, callerIsRoot: callerIsRoot, what: "InstallMedia")
         }
+        for (what, path) in [("DiskPath", diskPath), ("InstallMedia", installMedia)] {
+            if let path, let user = context.inventory.vmUsingDisk(path) {
+                throw VMMSError.invalidArgs("\(what) \(path) is a hard disk of \(user)")
+            }
+        }
         if let switchPath = settings.switchPath {
             throw VMMSError.notFound("the switch \(switchPath) does not exist")
         }

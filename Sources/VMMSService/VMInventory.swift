@@ -71,6 +71,15 @@ final class VMInventory: Sendable {
 
     var paths: [ObjectPath] { state.withLock { $0.entries.keys.map(Paths.vm(uuid:)).sorted() } }
 
+    /// The name of a VM other than `except` with `path` (symlinks resolved) as a hard disk.
+    func vmUsingDisk(_ path: String, except: String? = nil) -> String? {
+        let resolved = StorageRoots.resolve(path) ?? path
+        let candidates = state.withLock { s in s.entries.filter { $0.key != except }.map(\.value.record) }
+        return candidates.first { record in
+            record.configuration.hardDisks.contains { (StorageRoots.resolve($0.path) ?? $0.path) == resolved }
+        }?.name
+    }
+
     func uuid(named name: String) -> String? {
         state.withLock { $0.entries.first { $0.value.record.name == name }?.key }
     }
@@ -83,29 +92,45 @@ final class VMInventory: Sendable {
     /// Reads every domain and brings the model in line with it: at start-up, and after a
     /// reconnect, when VMs may have come, gone or changed while libvirtd was away.
     func synchronize(_ connection: LibvirtConnection) async throws {
+        // Only VMs known before the listing can be missing from it: one defined meanwhile
+        // (a CreateVM during a reconnect) is added by its own refresh, not removed here.
+        let knownBefore = Set(uuids)
         let domains = try await link.worker.run { try connection.allDomains() }
         // Each reading is a few libvirt round trips, mostly spent waiting for libvirtd; several
         // readers on the (thread-safe) connection overlap those waits.
         let readers = min(Self.synchronizeReaders, max(1, domains.count / 16))
-        let records = try await withThrowingTaskGroup(of: [VMRecord].self) { group in
+        let (records, unreadable) = try await withThrowingTaskGroup(of: ([VMRecord], [String]).self) { group in
             for reader in 0..<readers {
                 let share = stride(from: reader, to: domains.count, by: readers).map { domains[$0] }
                 group.addTask {
                     try await self.link.worker.run {
-                        share.compactMap { try? DomainReader.read($0, connection: connection) }
+                        var records: [VMRecord] = [], failed: [String] = []
+                        for domain in share {
+                            do {
+                                records.append(try DomainReader.read(domain, connection: connection))
+                            } catch {
+                                // Not read now (undefined meanwhile, or a passing error): its
+                                // events or the next refresh decide, not its absence here.
+                                failed.append((try? domain.uuid) ?? "")
+                            }
+                        }
+                        return (records, failed)
                     }
                 }
             }
-            var all: [VMRecord] = []
+            var all: [VMRecord] = [], failed: Set<String> = []
             all.reserveCapacity(domains.count)
-            for try await part in group { all += part }
-            return all
+            for try await part in group {
+                all += part.0
+                failed.formUnion(part.1)
+            }
+            return (all, failed)
         }
         let fresh = Dictionary(records.map { ($0.uuid, $0) }, uniquingKeysWith: { a, _ in a })
         // One Host.VirtualMachines announcement for the whole pass, not one per VM: each
         // carries the full list, so N of them cost O(N²) (about 2 s of CPU at 1000 VMs).
         var membershipChanged = false
-        for uuid in Set(uuids).union(fresh.keys) {
+        for uuid in knownBefore.union(fresh.keys) where fresh[uuid] != nil || !unreadable.contains(uuid) {
             if apply(uuid: uuid, fresh[uuid], announcingMembership: false) { membershipChanged = true }
         }
         if membershipChanged { onMembershipChange() }
@@ -179,19 +204,20 @@ final class VMInventory: Sendable {
     }
 
     private func refreshOnce(uuid: String, full: Bool) async {
-        let (epoch, known) = state.withLock { s -> (Int, VMRecord?) in
+        let (epoch, known) = state.withLock { s -> (Int, Bool) in
             s.epoch += 1
-            return (s.epoch, s.entries[uuid]?.record)
+            return (s.epoch, s.entries[uuid] != nil)
         }
         let fresh: VMRecord?
+        var runState: DomainReader.RunState?
         do {
-            fresh = try await link.run { connection -> VMRecord? in
+            (fresh, runState) = try await link.run { connection -> (VMRecord?, DomainReader.RunState?) in
                 do {
                     let domain = try connection.domain(uuid: uuid)
-                    if !full, let known { return try DomainReader.readRunState(domain, into: known) }
-                    return try DomainReader.read(domain, connection: connection)
+                    if !full, known { return (nil, try DomainReader.readRunState(domain)) }
+                    return (try DomainReader.read(domain, connection: connection), nil)
                 } catch let error as LibvirtError where error.isNoDomain {
-                    return nil
+                    return (nil, nil)
                 }
             }
         } catch let error as VMMSError {
@@ -202,16 +228,31 @@ final class VMInventory: Sendable {
             logger.warning("cannot refresh VM \(uuid): \(error)")
             return
         }
-        apply(uuid: uuid, fresh, epoch: epoch)
+        if let runState {
+            apply(uuid: uuid, nil, epoch: epoch) { record in
+                record.state = runState.state
+                record.memoryAssignedBytes = runState.memoryAssignedBytes
+            }
+        } else {
+            apply(uuid: uuid, fresh, epoch: epoch)
+        }
     }
 
     /// Stores a fresh reading and emits the signals that tell clients about it. Returns
     /// whether the set of VMs changed; `announcingMembership: false` leaves telling
     /// `onMembershipChange` about that to the caller.
     @discardableResult
-    private func apply(uuid: String, _ fresh: VMRecord?, epoch: Int = .max, announcingMembership: Bool = true) -> Bool {
+    private func apply(uuid: String, _ fresh: VMRecord?, epoch: Int = .max, announcingMembership: Bool = true,
+                       patch: (@Sendable (inout VMRecord) -> Void)? = nil) -> Bool {
         enum Change { case added([String: DBusValue]), changed([String: DBusValue]), removed, none }
         let change: Change = state.withLock { s in
+            // A run-state reading patches the record as it is now, not as it was when the
+            // reading began: a full reading may have landed in between.
+            let fresh = patch.map { patch in s.entries[uuid].map { entry in
+                var record = entry.record
+                patch(&record)
+                return record
+            } } ?? fresh
             switch (s.entries[uuid], fresh) {
             case (nil, let record?):
                 s.entries[uuid] = Entry(record: record)

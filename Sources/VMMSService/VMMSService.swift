@@ -81,7 +81,14 @@ public final class VMMSService: Sendable {
     /// Connects to libvirt, subscribes to its events, reads the host and every VM.
     private func establish() async throws {
         let link = context.link
-        let libvirt = try await link.connect { [weak self] reason in self?.connectionLost(reason: reason) }
+        // The close callback names its own connection: a late close of an old connection must
+        // not tear down the one a reconnect has made since.
+        // (An identifier, not the connection: the callback must not keep it alive.)
+        let closed = Mutex<ObjectIdentifier?>(nil)
+        let libvirt = try await link.connect { [weak self] reason in
+            if let lost = closed.withLock({ $0 }) { self?.connectionLost(lost, reason: reason) }
+        }
+        closed.withLock { $0 = ObjectIdentifier(libvirt) }
         do {
             // Events first, then the listing: a VM defined in between is seen by one or the other.
             let registration = try context.inventory.watchEvents(libvirt)
@@ -97,23 +104,22 @@ public final class VMMSService: Sendable {
         }
     }
 
-    /// libvirt's close callback (on its event thread): the connection is gone.
+    /// libvirt's close callback (on its event thread): the connection `identifier` is gone.
     ///
-    /// Only the model changes here. Releasing the connection or the event registration runs
-    /// their libvirt teardown, which must not happen inside libvirt's own callback (it waits on
-    /// locks the event thread holds), so that is left to a task.
-    private func connectionLost(reason: Int32) {
-        guard !stopped.withLock({ $0 }) else { return }
+    /// Only the model and the link change here. Releasing the connection or the event
+    /// registration runs their libvirt teardown, which must not happen inside libvirt's own
+    /// callback (it waits on locks the event thread holds), so a task holds the last references.
+    private func connectionLost(_ identifier: ObjectIdentifier, reason: Int32) {
+        guard !stopped.withLock({ $0 }), let lost = context.link.take(identifier) else { return }
         logger.warning("lost the libvirt connection (reason \(reason)); reconnecting")
+        let registration = events.withLock { current -> EventRegistration? in
+            defer { current = nil }
+            return current
+        }
         let (old, new) = context.host.model.update { $0.connected = false }
         context.host.announceChanges(from: old, to: new)
         Task {
-            let registration = events.withLock { current -> EventRegistration? in
-                defer { current = nil }
-                return current
-            }
-            if let lost = try? context.link.connection() { context.link.drop(lost) }
-            withExtendedLifetime(registration) {}
+            withExtendedLifetime((lost, registration)) {}
             reconnectInBackground()
         }
     }

@@ -1,3 +1,4 @@
+import Foundation
 import DBus
 import Libvirt
 import VMMSModel
@@ -40,14 +41,18 @@ extension VMObject {
                 try self.checkReserve(change, excluding: record.uuid)
             }
             try await self.withConnection { connection, domain in
-                let editor = try DomainEditor(xml: try domain.xml(flags: [.inactive, .secure]))
-                if running {
-                    if change.count != old.processorCount {
+                try Self.redefine(connection, domain, edit: { editor in
+                    if running, change.count != old.processorCount {
                         let slots = editor.maximumProcessorCount ?? old.processorCount
                         guard change.count <= slots else {
                             throw VMMSError.invalidState(current: record.state.rawValue,
                                 message: "\(record.name) has \(slots) virtual processor slot(s) while it runs; turn it off to give it \(change.count)")
                         }
+                    }
+                    editor.setProcessor(count: change.count, reserve: change.reserve, maximum: change.maximum, weight: change.relativeWeight)
+                }, live: {
+                    guard running else { return }
+                    if change.count != old.processorCount {
                         do {
                             try domain.setVcpus(count: change.count, flags: .live)
                         } catch let error as LibvirtError {
@@ -62,9 +67,7 @@ extension VMObject {
                             vcpuQuota: change.maximum < 100 ? DomainEditor.quota(forMaximum: change.maximum) : -1,
                             flags: .live)
                     }
-                }
-                editor.setProcessor(count: change.count, reserve: change.reserve, maximum: change.maximum, weight: change.relativeWeight)
-                _ = try connection.defineDomain(xml: editor.xml)
+                })
             }
         }
     }
@@ -120,13 +123,14 @@ extension VMObject {
                 }
             }
             try await self.withConnection { connection, domain in
-                let editor = try DomainEditor(xml: try domain.xml(flags: [.inactive, .secure]))
-                if running && change.startupBytes != old.memoryStartupBytes {
-                    try domain.setMemory(kib: change.startupBytes / 1024, flags: .live)
-                }
-                editor.setMemory(startupBytes: change.startupBytes, maximumBytes: change.maximumBytes,
-                                 dynamic: change.dynamic, minimumBytes: change.minimumBytes)
-                _ = try connection.defineDomain(xml: editor.xml)
+                try Self.redefine(connection, domain, edit: { editor in
+                    editor.setMemory(startupBytes: change.startupBytes, maximumBytes: change.maximumBytes,
+                                     dynamic: change.dynamic, minimumBytes: change.minimumBytes)
+                }, live: {
+                    if running && change.startupBytes != old.memoryStartupBytes {
+                        try domain.setMemory(kib: change.startupBytes / 1024, flags: .live)
+                    }
+                })
             }
         }
     }
@@ -147,9 +151,7 @@ extension VMObject {
         try await holding("SetSecureBoot", allowed: [.off]) { record in
             guard record.configuration.secureBoot != enabled else { return }
             try await self.withConnection { connection, domain in
-                let editor = try DomainEditor(xml: try domain.xml(flags: [.inactive, .secure]))
-                editor.setSecureBoot(enabled)
-                _ = try connection.defineDomain(xml: editor.xml)
+                try Self.redefine(connection, domain, edit: { $0.setSecureBoot(enabled) }, live: {})
             }
         }
     }
@@ -196,6 +198,11 @@ extension VMObject {
             if let existing, record.configuration.hardDisks.contains(where: { StorageRoots.resolve($0.path) == existing }) {
                 throw VMMSError.alreadyExists("\(existing) is already attached to \(record.name)")
             }
+            // One writable image in two VMs corrupts it, and would hand one VM's data to
+            // whoever may configure the other.
+            if let existing, let user = self.otherUser(of: existing) {
+                throw VMMSError.invalidArgs("\(existing) is a hard disk of \(user)")
+            }
             guard let target = DomainEditor.freeDiskTarget(in: record.configuration) else {
                 throw VMMSError.invalidState(current: record.state.rawValue, message: "\(record.name) has no free disk slot")
             }
@@ -209,17 +216,17 @@ extension VMObject {
             let running = record.state != .off
             do {
                 try await self.withConnection { connection, domain in
-                    let editor = try DomainEditor(xml: try domain.xml(flags: [.inactive, .secure]))
-                    try editor.addDisk(path: diskPath, format: format, target: target)
-                    if running {
+                    try Self.redefine(connection, domain, edit: { editor in
+                        try editor.addDisk(path: diskPath, format: format, target: target)
+                    }, live: {
+                        guard running else { return }
                         do {
                             try domain.attachDevice(xml: DomainEditor.diskXML(path: diskPath, format: format, target: target), flags: .live)
                         } catch let error as LibvirtError {
                             throw VMMSError.invalidState(current: record.state.rawValue,
                                 message: "the disk cannot be added to the running \(record.name) (\(error.message)); turn it off first")
                         }
-                    }
-                    _ = try connection.defineDomain(xml: editor.xml)
+                    })
                 }
             } catch {
                 if let created { await self.context.disks.delete(paths: [created]) }
@@ -256,28 +263,33 @@ extension VMObject {
             }
             let running = record.state != .off
             try await self.withConnection { connection, domain in
-                let editor = try DomainEditor(xml: try domain.xml(flags: [.inactive, .secure]))
-                editor.removeDisk(target: disk.device)
                 if running {
+                    // Detaching from a running guest only asks it to let go; the disk is gone
+                    // when the live XML no longer has it. Until then nothing else changes.
                     do {
                         try domain.detachDevice(xml: DomainEditor.diskXML(path: disk.path, format: disk.format, target: disk.device), flags: .live)
                     } catch let error as LibvirtError {
                         throw VMMSError.invalidState(current: record.state.rawValue,
                             message: "the disk cannot be removed from the running \(record.name) (\(error.message)); turn it off first")
                     }
+                    var released = false
+                    for _ in 0..<50 {
+                        let live = try DomainXML.parse(try domain.xml())
+                        if !live.hardDisks.contains(where: { $0.device == disk.device }) { released = true; break }
+                        usleep(100_000)
+                    }
+                    guard released else {
+                        throw VMMSError.invalidState(current: record.state.rawValue,
+                            message: "the guest in \(record.name) has not released \(disk.path) within 5 seconds; it stays attached")
+                    }
                 }
-                _ = try connection.defineDomain(xml: editor.xml)
+                try Self.redefine(connection, domain, edit: { $0.removeDisk(target: disk.device) }, live: {})
             }
             if deleteFile { await self.context.disks.delete(paths: [disk.path]) }
         }
     }
 
-    /// The name of another VM that uses `path` as a disk, if any.
-    func otherUser(of path: String) -> String? {
-        let resolved = StorageRoots.resolve(path) ?? path
-        return inventory.uuids.filter { $0 != uuid }.compactMap { inventory.record(uuid: $0) }
-            .first { $0.configuration.hardDisks.contains { (StorageRoots.resolve($0.path) ?? $0.path) == resolved } }?.name
-    }
+    func otherUser(of path: String) -> String? { inventory.vmUsingDisk(path, except: uuid) }
 
     /// `<vm>-<n>.qcow2` with the first n not taken in `directory` (CreateVM's disk is
     /// `<vm>.qcow2`).
@@ -285,6 +297,25 @@ extension VMObject {
         var n = 2
         while FileManagerShim.exists(directory + "/\(record.name)-\(n).qcow2") { n += 1 }
         return "\(record.name)-\(n).qcow2"
+    }
+
+    // MARK: Redefining
+
+    /// Defines the edited persistent XML, then applies `live` to the running VM; when that
+    /// fails the old definition is put back, so a refused change leaves both as they were.
+    /// Defining first lets libvirt check the whole new definition before anything runs.
+    static func redefine(_ connection: LibvirtConnection, _ domain: LibvirtDomain,
+                         edit: (DomainEditor) throws -> Void, live: () throws -> Void) throws {
+        let original = try domain.xml(flags: [.inactive, .secure])
+        let editor = try DomainEditor(xml: original)
+        try edit(editor)
+        _ = try connection.defineDomain(xml: editor.xml)
+        do {
+            try live()
+        } catch {
+            _ = try? connection.defineDomain(xml: original)
+            throw error
+        }
     }
 
     // MARK: Holding the VM

@@ -146,6 +146,25 @@ struct ConfigurationTests {
                 let outcome = try await alice.call(vm, "\(Self.vm).AddHardDisk", ["{'Path': <'\(target)'>}"])
                 #expect(outcome.errorName == DBusError.Name.invalidArgs, "alice attaching \(target): \(outcome)")
             }
+            // Inside the root but still refused: an image with a backing file (QEMU would open
+            // it), one below a directory others may write to (swappable after the check), and
+            // another VM's disk.
+            let backed = diskDirectory + "/\(name)-backed.qcow2"
+            #expect(try await runCommand("/usr/bin/qemu-img", ["create", "-q", "-f", "qcow2", "-b", "/etc/hostname", "-F", "raw", backed]).status == 0)
+            defer { try? FileManager.default.removeItem(atPath: backed) }
+            let open = diskDirectory + "/\(name)-open"
+            try FileManager.default.createDirectory(atPath: open, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o777])
+            defer { try? FileManager.default.removeItem(atPath: open) }
+            #expect(try await runCommand("/usr/bin/qemu-img", ["create", "-q", "-f", "qcow2", open + "/x.qcow2", "16M"]).status == 0)
+            let other = Names.unique("other")
+            let otherVM = try await GDBus(user: "root").createVM(other, extra: ", 'NewDiskSizeBytes': <uint64 16777216>")
+            for target in [backed, open + "/x.qcow2", diskDirectory + "/\(other).qcow2"] {
+                let outcome = try await alice.call(vm, "\(Self.vm).AddHardDisk", ["{'Path': <'\(target)'>}"])
+                #expect(outcome.errorName == DBusError.Name.invalidArgs, "alice attaching \(target): \(outcome)")
+            }
+            let shared = try await alice.call("/org/example/VMMS1/Host", "org.example.VMMS1.Host.CreateVM",
+                                              [Names.unique("thief"), "{'Generation': <uint32 1>, 'DiskPath': <'\(diskDirectory)/\(other).qcow2'>}"])
+            #expect(shared.errorName == DBusError.Name.invalidArgs, "CreateVM on another VM's disk: \(shared)")
             #expect(try await Self.inactiveXML(name) == before)
             // A proper image inside the root is fine for her.
             let image = diskDirectory + "/\(name)-ok.qcow2"
@@ -155,6 +174,7 @@ struct ConfigurationTests {
             #expect(ok.ok, "\(ok)")
             #expect(try await Self.inactiveXML(name).contains(image))
             _ = try await GDBus(user: "root").call(vm, "\(Self.vm).Delete", ["{}"])
+            _ = try await GDBus(user: "root").call(otherVM, "\(Self.vm).Delete", ["{'DeleteDisks': <true>}"])
         }
     }
 

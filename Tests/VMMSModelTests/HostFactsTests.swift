@@ -21,7 +21,9 @@ import VMMSModel
     }
 
     @Test(arguments: [("", false), ("relative", false), ("/", false), ("/a/../b", false), ("/a/./b", false),
-                      ("/a\nb", false), ("/var/lib/vmms", true), ("/srv/vm disks", true)])
+                      ("/a\nb", false), ("//", false), ("//srv", false), ("/srv//vms", false), ("/srv/vms/", false),
+                      ("/proc/self/root", false), ("/dev/shm", false), ("/sysadmin", true),
+                      ("/var/lib/vmms", true), ("/srv/vm disks", true)])
     func storagePathRule(path: String, valid: Bool) {
         #expect((StoragePathRule.validate(path) == nil) == valid)
     }
