@@ -144,12 +144,17 @@ public struct DomainEditor {
         return false
     }
 
-    /// The first `vdX` target no disk of `configuration` uses.
-    public static func freeDiskTarget(in configuration: VMConfiguration) -> String? {
-        let used = Set(configuration.hardDisks.map(\.device) + configuration.cdroms.map(\.device))
-        let letters = "abcdefghijklmnopqrstuvwxyz"
-        return letters.map { "vd\($0)" }.first { !used.contains($0) }
+    /// The target names of every `<disk>` (files, volumes, network disks, CD-ROMs).
+    public var diskTargets: Set<String> {
+        guard let devices = child(domain, "devices") else { return [] }
+        return Set(devices.elements(named: "disk").compactMap { child($0, "target")?.attribute("dev") })
     }
+
+    /// The first `vdX` target not in `used`.
+    public static func freeDiskTarget(notIn used: Set<String>) -> String? {
+        "abcdefghijklmnopqrstuvwxyz".map { "vd\($0)" }.first { !used.contains($0) }
+    }
+
 
     // MARK: Helpers
 

@@ -33,7 +33,7 @@ public enum StoragePathRule {
         }
         let components = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
         if components.contains(where: { $0 == "." || $0 == ".." }) { return "the path must not contain . or .. elements" }
-        if path.contains("//") || path.count > 1 && path.hasSuffix("/") {
+        if path.contains("//") {
             return "the path must be normalised (no empty elements)"
         }
         if path == "/" { return "the root directory cannot be a storage path" }

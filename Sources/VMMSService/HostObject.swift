@@ -94,7 +94,8 @@ final class HostObject: DBusInterface {
 
     func setProperty(_ name: String, _ value: DBusValue, _ call: MethodCall) async throws {
         try await translatingErrors {
-            guard let path = value.string else { throw VMMSError.invalidArgs("\(name) must be a string") }
+            guard var path = value.string else { throw VMMSError.invalidArgs("\(name) must be a string") }
+            if path.count > 1, path.hasSuffix("/") { path.removeLast() }
             if let problem = StoragePathRule.validate(path) { throw VMMSError.invalidArgs("\(name): \(problem)") }
             try await authorizer.authorize(call, .hostConfigure, AuthorizationDetails(verb: "Set" + name))
             var isDirectory: ObjCBool = false

@@ -203,7 +203,14 @@ extension VMObject {
             if let existing, let user = self.otherUser(of: existing) {
                 throw VMMSError.invalidArgs("\(existing) is a hard disk of \(user)")
             }
-            guard let target = DomainEditor.freeDiskTarget(in: record.configuration) else {
+            // Every disk counts, in the definition and (hot-plugged by others) in the live VM.
+            let running = record.state != .off
+            let used = try await self.withDomain { domain -> Set<String> in
+                var used = try DomainEditor(xml: try domain.xml(flags: [.inactive, .secure])).diskTargets
+                if running { used.formUnion(try DomainEditor(xml: try domain.xml()).diskTargets) }
+                return used
+            }
+            guard let target = DomainEditor.freeDiskTarget(notIn: used) else {
                 throw VMMSError.invalidState(current: record.state.rawValue, message: "\(record.name) has no free disk slot")
             }
             var created: String?
@@ -213,7 +220,6 @@ extension VMObject {
             }
             let diskPath = created ?? existing ?? ""
             let format = created != nil ? "qcow2" : VMCreator.imageFormat(diskPath)
-            let running = record.state != .off
             do {
                 try await self.withConnection { connection, domain in
                     try Self.redefine(connection, domain, edit: { editor in

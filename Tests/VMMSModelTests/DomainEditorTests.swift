@@ -54,8 +54,8 @@ struct DomainEditorTests {
 
     @Test func disksAreAddedAtTheNextFreeTargetAndRemovedByTarget() throws {
         let editor = try DomainEditor(xml: Self.foreign)
-        let before = try DomainXML.parse(editor.xml)
-        let target = try #require(DomainEditor.freeDiskTarget(in: before))
+        #expect(editor.diskTargets == ["vda", "sda"])
+        let target = try #require(DomainEditor.freeDiskTarget(notIn: editor.diskTargets))
         #expect(target == "vdb")
         try editor.addDisk(path: "/d/data & logs.qcow2", format: "qcow2", target: target)
         var c = try DomainXML.parse(editor.xml)

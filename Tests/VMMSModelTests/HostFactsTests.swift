@@ -21,7 +21,7 @@ import VMMSModel
     }
 
     @Test(arguments: [("", false), ("relative", false), ("/", false), ("/a/../b", false), ("/a/./b", false),
-                      ("/a\nb", false), ("//", false), ("//srv", false), ("/srv//vms", false), ("/srv/vms/", false),
+                      ("/a\nb", false), ("//", false), ("//srv", false), ("/srv//vms", false), ("/srv/vms/", true),
                       ("/proc/self/root", false), ("/dev/shm", false), ("/sysadmin", true),
                       ("/var/lib/vmms", true), ("/srv/vm disks", true)])
     func storagePathRule(path: String, valid: Bool) {
