@@ -75,6 +75,9 @@ public struct ObjectPath: Sendable, Hashable, Comparable, CustomStringConvertibl
         self.rawValue = rawValue
     }
 
+    /// A path libdbus has already validated (a received message), so not checked again.
+    init(validated rawValue: String) { self.rawValue = rawValue }
+
     public init(stringLiteral value: String) {
         guard let valid = ObjectPath(value) else { preconditionFailure("invalid object path literal \(value)") }
         self = valid

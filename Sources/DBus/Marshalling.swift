@@ -136,7 +136,8 @@ enum Unmarshaller {
         case TypeCode.double: return .double(basic(iter, Double(0)))
         case TypeCode.unixFD: return .unixFD(basic(iter, Int32(-1)))
         case TypeCode.string: return .string(string(iter))
-        case TypeCode.objectPath: return ObjectPath(string(iter)).map { .objectPath($0) }
+        // libdbus validated every path of a received message; appended ones are checked.
+        case TypeCode.objectPath: return .objectPath(ObjectPath(validated: string(iter)))
         case TypeCode.signature: return DBusSignature(string(iter)).map { .signature($0) }
         case TypeCode.array:
             let full = signature(iter)
@@ -150,8 +151,10 @@ enum Unmarshaller {
                 while dbus_message_iter_get_arg_type(&sub) == TypeCode.dictEntry {
                     var entry = DBusMessageIter()
                     dbus_message_iter_recurse(&sub, &entry)
-                    let pair = readAll(&entry)
-                    if pair.count == 2 { entries.append(.init(pair[0], pair[1])) }
+                    // Key and value read directly: an array per entry was a third of decoding.
+                    if let key = read(&entry), dbus_message_iter_next(&entry) != 0, let value = read(&entry) {
+                        entries.append(.init(key, value))
+                    }
                     dbus_message_iter_next(&sub)
                 }
                 return .dictionary(key: types[0], value: types[1], entries)
