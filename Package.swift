@@ -31,6 +31,9 @@ let package = Package(
         .target(name: "Polkit", dependencies: ["CPolkit"], cSettings: [], swiftSettings: [polkitIncludes]),
 
         .target(name: "VMMSModel"),
+        // Child processes without Foundation's Process (which hangs off the main thread on
+        // Linux), for the tests and the benchmark.
+        .target(name: "Spawn"),
         .target(name: "VMMSService", dependencies: [
             "DBus", "Libvirt", "Polkit", "VMMSModel",
             .product(name: "Logging", package: "swift-log"),
@@ -42,10 +45,10 @@ let package = Package(
         ]),
 
         // Starts private dbus-daemons and runs command-line clients for the tests.
-        .target(name: "TestSupport", dependencies: ["DBus"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["DBus", "Spawn"], path: "Tests/TestSupport"),
         // `make bench`: vmms against libvirt-dbus on the same bus and libvirtd.
         .executableTarget(name: "vmms-bench", dependencies: [
-            "DBus",
+            "DBus", "Spawn",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "DBusTests", dependencies: ["DBus", "TestSupport"]),
@@ -53,10 +56,10 @@ let package = Package(
         .testTarget(name: "PolkitTests", dependencies: ["Polkit", "TestSupport"]),
         .testTarget(name: "VMMSModelTests", dependencies: ["VMMSModel", "TestSupport"]),
         // Real stack: the system bus, polkitd, libvirtd + QEMU, real users (run as root by `make test`).
-        .testTarget(name: "IntegrationTests", dependencies: ["DBus", "TestSupport"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["DBus", "Spawn", "TestSupport"]),
         // `make install` into a staging root and for real, D-Bus activation.
         .testTarget(name: "InstallTests", dependencies: ["DBus", "TestSupport"]),
-        .testTarget(name: "VMMSServiceTests", dependencies: ["VMMSService", "DBus", "Libvirt", "VMMSModel", "TestSupport"]),
+        .testTarget(name: "VMMSServiceTests", dependencies: ["VMMSService", "DBus", "Libvirt", "VMMSModel", "Spawn", "TestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,6 +1,7 @@
 import DBus
 import Foundation
 import Glibc
+import Spawn
 import Synchronization
 
 /// Everything `make bench` measures, as written to the JSON file.
@@ -85,7 +86,7 @@ final class Runner {
     let names: [String]
     var runningNames: [String] { Array(names.prefix(1 + options.powerClients)) }
     var subject: String { names[0] }
-    let vmmsd = Mutex<Child?>(nil)
+    let vmmsd = Mutex<ChildProcess?>(nil)
 
     init(options: Run) throws {
         self.options = options
@@ -171,7 +172,7 @@ final class Runner {
         let state = "\(Scratch.directory)/state-\(run)"
         try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
         let start = ContinuousClock.now
-        let child = try Child(vmmsdPath, ["--system", "--connect", "qemu:///system", "--accelerator", "tcg", "--state-dir", state],
+        let child = try ChildProcess(vmmsdPath, ["--system", "--connect", "qemu:///system", "--accelerator", "tcg", "--state-dir", state],
                               stderrPath: "\(Scratch.directory)/vmmsd-\(run).log")
         vmmsd.withLock { $0 = child }
         while true {
@@ -191,7 +192,7 @@ final class Runner {
     func stopVMMSD() async {
         guard let child = vmmsd.withLock({ $0 }) else { return }
         child.signal(SIGTERM)
-        _ = await child.wait()
+        _ = await child.exited()
         vmmsd.withLock { $0 = nil }
     }
 

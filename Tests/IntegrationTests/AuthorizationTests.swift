@@ -1,6 +1,7 @@
 import Foundation
 import TestSupport
 import Testing
+import Spawn
 
 /// polkit on the real system bus with our policy and rules, and real users: root and alice
 /// (vmms-admins) may do everything, bob (no groups) nothing, carol (sudo) only after

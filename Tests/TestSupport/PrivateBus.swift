@@ -1,4 +1,5 @@
 import DBus
+import Spawn
 import Foundation
 import Testing
 
@@ -44,33 +45,21 @@ public final class PrivateBus: Sendable {
 }
 
 /// The result of running a command-line tool.
-public struct CommandResult: Sendable {
-    public var status: Int32
-    public var stdout: String
-    public var stderr: String
-}
+public typealias CommandResult = CommandOutput
 
 /// Runs a program to completion off the cooperative pool and returns what it printed.
 public func runCommand(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) async throws -> CommandResult {
     try await withCheckedThrowingContinuation { continuation in
         Thread.detachNewThread {
-            do {
-                let base = NSTemporaryDirectory() + "vmms-cmd-\(UUID().uuidString)"
-                defer {
-                    try? FileManager.default.removeItem(atPath: base + ".out")
-                    try? FileManager.default.removeItem(atPath: base + ".err")
-                }
-                let child = try ChildProcess(executable, arguments, environment: environment,
-                                             stdoutPath: base + ".out", stderrPath: base + ".err")
-                let status = child.wait()
-                let out = (try? String(contentsOfFile: base + ".out", encoding: .utf8)) ?? ""
-                let err = (try? String(contentsOfFile: base + ".err", encoding: .utf8)) ?? ""
-                continuation.resume(returning: CommandResult(status: status, stdout: out, stderr: err))
-            } catch {
-                continuation.resume(throwing: error)
-            }
+            continuation.resume(with: Result { try runToCompletion(executable, arguments, environment: environment) })
         }
     }
+}
+
+/// Runs a program to completion on the calling thread and returns what it printed. For
+/// synchronous test code; async code uses `runCommand`.
+public func runCommandSync(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> CommandResult {
+    try runToCompletion(executable, arguments, environment: environment)
 }
 
 /// Waits for the first element of `stream` that satisfies `predicate`, or nil after `timeout`.

@@ -7,6 +7,7 @@ public let realStackAvailable: Bool = getuid() == 0 && ProcessInfo.processInfo.e
 public let realStackReason: Comment = "needs root and VMMS_INTEGRATION=1 (make test sets both after scripts/stack.sh up)"
 
 import Testing
+import Spawn
 
 /// Serializes every test that owns `org.example.VMMS1` on the system bus, across suites and
 /// test targets in one process (there can only be one owner).

@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import TestSupport
 import Testing
+import Spawn
 
 /// The `vmmsd` binary itself: it serves, and leaves cleanly on SIGTERM and SIGINT.
 @Suite(.serialized) struct DaemonProcessTests {
