@@ -25,7 +25,7 @@ public struct DomainEditor {
 
     /// The number of vCPU slots (`<vcpu>`), which bounds hot-plugging on a running VM.
     public var maximumProcessorCount: UInt32? {
-        child(domain, "vcpu").flatMap { UInt32($0.stringValue.trimmingCharacters(in: .whitespaces)) }
+        domain.element(named: "vcpu").flatMap { UInt32($0.stringValue.trimmingCharacters(in: .whitespaces)) }
     }
 
     // MARK: Processor
@@ -39,26 +39,26 @@ public struct DomainEditor {
     /// - reserve has no CFS counterpart (Linux guarantees no floor), so it lives in our
     ///   metadata and the service checks it against the host's capacity.
     public func setProcessor(count: UInt32, reserve: UInt32, maximum: UInt32, weight: UInt32) {
-        let vcpu = child(domain, "vcpu") ?? insert("vcpu", into: domain, after: ["currentMemory", "memory"])
+        let vcpu = domain.element(named: "vcpu") ?? insert("vcpu", into: domain, after: ["currentMemory", "memory"])
         vcpu.stringValue = String(count)
         vcpu.removeAttribute("current")
         if vcpu.attribute("placement") == nil { vcpu.setAttribute("placement", "static") }
-        child(domain, "vcpus")?.detach()
-        if let cpu = child(domain, "cpu"), let topology = child(cpu, "topology") {
+        domain.element(named: "vcpus")?.detach()
+        if let cpu = domain.element(named: "cpu"), let topology = cpu.element(named: "topology") {
             for name in ["dies", "cores", "threads"] where topology.attribute(name) != nil {
                 topology.setAttribute(name, "1")
             }
             topology.setAttribute("sockets", String(count))
         }
 
-        let cputune = child(domain, "cputune") ?? insert("cputune", into: domain, after: ["vcpus", "vcpu"])
+        let cputune = domain.element(named: "cputune") ?? insert("cputune", into: domain, after: ["vcpus", "vcpu"])
         set(cputune, "shares", String(DomainXML.cpuShares(forWeight: weight)))
         if maximum < 100 {
             set(cputune, "period", String(Self.cpuPeriodMicroseconds))
             set(cputune, "quota", String(Self.quota(forMaximum: maximum)))
         } else {
-            child(cputune, "period")?.detach()
-            child(cputune, "quota")?.detach()
+            cputune.element(named: "period")?.detach()
+            cputune.element(named: "quota")?.detach()
         }
         updateMetadata { $0.processorReserve = reserve; $0.processorMaximum = maximum; $0.processorRelativeWeight = weight }
     }
@@ -74,9 +74,9 @@ public struct DomainEditor {
     /// dynamic maximum, or the startup amount with static memory), `<currentMemory>` the
     /// balloon target at boot (the startup amount); the dynamic minimum is ours.
     public func setMemory(startupBytes: UInt64, maximumBytes: UInt64, dynamic: Bool, minimumBytes: UInt64) {
-        let memory = child(domain, "memory") ?? insert("memory", into: domain, after: ["metadata", "description", "title", "uuid", "name"])
+        let memory = domain.element(named: "memory") ?? insert("memory", into: domain, after: ["metadata", "description", "title", "uuid", "name"])
         setKiB(memory, maximumBytes)
-        let current = child(domain, "currentMemory") ?? insert("currentMemory", into: domain, after: ["maxMemory", "memory"])
+        let current = domain.element(named: "currentMemory") ?? insert("currentMemory", into: domain, after: ["maxMemory", "memory"])
         setKiB(current, startupBytes)
         updateMetadata { $0.dynamicMemory = dynamic; $0.memoryMinimumBytes = minimumBytes }
     }
@@ -90,43 +90,31 @@ public struct DomainEditor {
     /// longer fits, and libvirt can only reset it when starting, so the metadata asks the
     /// next Start to do that (`VIR_DOMAIN_START_RESET_NVRAM`).
     public func setSecureBoot(_ enabled: Bool) {
-        guard let os = child(domain, "os") else { return }
+        guard let os = domain.element(named: "os") else { return }
         if os.attribute("firmware") == nil { os.setAttribute("firmware", "efi") }
-        child(os, "loader")?.detach()
-        child(os, "nvram")?.removeAttribute("template")
-        let firmware = child(os, "firmware") ?? insert("firmware", into: os, after: ["type"])
+        os.element(named: "loader")?.detach()
+        os.element(named: "nvram")?.removeAttribute("template")
+        let firmware = os.element(named: "firmware") ?? insert("firmware", into: os, after: ["type"])
         for name in ["secure-boot", "enrolled-keys"] {
             let feature = firmware.elements(named: "feature").first { $0.attribute("name") == name }
                 ?? firmware.add(XMLTreeElement(name: "feature", attributes: [("name", name)]))
             feature.setAttribute("enabled", enabled ? "yes" : "no")
         }
-        let features = child(domain, "features") ?? insert("features", into: domain, after: ["os"])
+        let features = domain.element(named: "features") ?? insert("features", into: domain, after: ["os"])
         if enabled {
-            (child(features, "smm") ?? features.add(XMLTreeElement(name: "smm"))).setAttribute("state", "on")
+            (features.element(named: "smm") ?? features.add(XMLTreeElement(name: "smm"))).setAttribute("state", "on")
         } else {
-            child(features, "smm")?.detach()
+            features.element(named: "smm")?.detach()
         }
         updateMetadata { $0.resetNVRAM = true }
     }
 
     // MARK: Disks
 
-    /// The XML of a virtual hard disk on virtio, for attaching and for matching on detach.
-    /// `<backingStore/>` tells libvirt and QEMU the image has no backing chain, so a header
-    /// rewritten later cannot make QEMU open some other host file.
-    public static func diskXML(path: String, format: String, target: String) -> String {
-        let e = XMLText.escape
-        let block = path.hasPrefix("/dev/")
-        return """
-        <disk type='\(block ? "block" : "file")' device='disk'><driver name='qemu' type='\(e(format))'/>\
-        <source \(block ? "dev" : "file")='\(e(path))'/><backingStore/><target dev='\(e(target))' bus='virtio'/></disk>
-        """
-    }
-
     /// Adds a virtual hard disk to `<devices>`.
     public func addDisk(path: String, format: String, target: String) throws(DomainXMLError) {
-        let element = try XMLTreeElement.parse(Self.diskXML(path: path, format: format, target: target))
-        let devices = child(domain, "devices") ?? domain.add(XMLTreeElement(name: "devices"))
+        let element = try XMLTreeElement.parse(DomainXML.diskXML(path: path, format: format, target: target))
+        let devices = domain.element(named: "devices") ?? domain.add(XMLTreeElement(name: "devices"))
         // After the last disk, where libvirt itself keeps them.
         devices.add(element, after: devices.elements(named: "disk").last, atStart: true)
     }
@@ -134,9 +122,9 @@ public struct DomainEditor {
     /// Removes the hard disk at `target` (`vdb`, …); false when there is none.
     @discardableResult
     public func removeDisk(target: String) -> Bool {
-        guard let devices = child(domain, "devices") else { return false }
+        guard let devices = domain.element(named: "devices") else { return false }
         for disk in devices.elements(named: "disk") where (disk.attribute("device") ?? "disk") == "disk" {
-            if child(disk, "target")?.attribute("dev") == target {
+            if disk.element(named: "target")?.attribute("dev") == target {
                 disk.detach()
                 return true
             }
@@ -146,8 +134,8 @@ public struct DomainEditor {
 
     /// The target names of every `<disk>` (files, volumes, network disks, CD-ROMs).
     public var diskTargets: Set<String> {
-        guard let devices = child(domain, "devices") else { return [] }
-        return Set(devices.elements(named: "disk").compactMap { child($0, "target")?.attribute("dev") })
+        guard let devices = domain.element(named: "devices") else { return [] }
+        return Set(devices.elements(named: "disk").compactMap { $0.element(named: "target")?.attribute("dev") })
     }
 
     /// The first `vdX` target not in `used`.
@@ -155,20 +143,15 @@ public struct DomainEditor {
         "abcdefghijklmnopqrstuvwxyz".map { "vd\($0)" }.first { !used.contains($0) }
     }
 
-
     // MARK: Helpers
 
     private func updateMetadata(_ change: (inout VMMetadata) -> Void) {
-        let container = child(domain, "metadata") ?? insert("metadata", into: domain, after: ["description", "title", "uuid", "name"])
-        let existing = container.elements.first { $0.localName == "vm" && $0.uri == VMMetadata.namespace }
+        let container = domain.element(named: "metadata") ?? insert("metadata", into: domain, after: ["description", "title", "uuid", "name"])
+        let existing = VMMetadata.element(in: container)
         var metadata = existing.map(VMMetadata.init(element:)) ?? VMMetadata()
         change(&metadata)
         existing?.detach()
         if let element = try? XMLTreeElement.parse(metadata.xml()) { container.add(element) }
-    }
-
-    private func child(_ element: XMLTreeElement, _ name: String) -> XMLTreeElement? {
-        element.element(named: name)
     }
 
     /// A new `name` element in `parent` after the first of `predecessors` present (libvirt
@@ -179,7 +162,7 @@ public struct DomainEditor {
     }
 
     private func set(_ parent: XMLTreeElement, _ name: String, _ value: String) {
-        (child(parent, name) ?? parent.add(XMLTreeElement(name: name))).stringValue = value
+        (parent.element(named: name) ?? parent.add(XMLTreeElement(name: name))).stringValue = value
     }
 
     private func setKiB(_ element: XMLTreeElement, _ bytes: UInt64) {

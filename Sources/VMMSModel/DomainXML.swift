@@ -14,11 +14,30 @@ public enum DomainXML {
         UInt32(min((shares * 100 + 512) / 1024, 10_000))
     }
 
+    /// The XML of a virtual hard disk on virtio, for new VMs, for attaching and for matching
+    /// on detach; a path under `/dev/` is a block device. `<backingStore/>` tells libvirt and
+    /// QEMU the image has no backing chain, so a header rewritten later cannot make QEMU open
+    /// some other host file.
+    public static func diskXML(path: String, format: String, target: String) -> String {
+        let e = XMLText.escape
+        let block = path.hasPrefix("/dev/")
+        return """
+        <disk type='\(block ? "block" : "file")' device='disk'><driver name='qemu' type='\(e(format))'/>\
+        <source \(block ? "dev" : "file")='\(e(path))'/><backingStore/><target dev='\(e(target))' bus='virtio'/></disk>
+        """
+    }
+
+    /// The format of an image file by its name (`.qcow2`, `.qcow`: qcow2; anything else raw).
+    /// Never probed from the content: a raw image that looks like qcow2 must stay raw.
+    public static func imageFormat(_ path: String) -> String {
+        path.lowercased().hasSuffix(".qcow2") || path.lowercased().hasSuffix(".qcow") ? "qcow2" : "raw"
+    }
+
     /// The XML of a new VM, ready for `virDomainDefineXML`.
     ///
     /// - `domainType`: `kvm`, `qemu` (TCG) or `test` (libvirt's test driver, for unit tests).
-    /// - `diskPath` becomes `vda` on virtio with `diskFormat` (default: `qcow2` for `.qcow2`
-    ///   names, else `raw`, never probed); a path under `/dev/` is attached as a block device.
+    /// - `diskPath` becomes `vda` on virtio (`diskXML`) with `diskFormat` (default:
+    ///   `imageFormat(_:)`, never probed).
     /// - `installMedia` becomes a read-only CD-ROM: `sda` on SATA (q35, generation 2) or `hdc`
     ///   on IDE (pc, generation 1); the boot order is disk, then CD-ROM, so an empty disk
     ///   boots the installer and the installed system boots afterwards.
@@ -84,14 +103,7 @@ public enum DomainXML {
         x.append("  <on_crash>destroy</on_crash>")
         x.append("  <devices>")
         if let diskPath {
-            let format = diskFormat ?? (diskPath.lowercased().hasSuffix(".qcow2") ? "qcow2" : "raw")
-            let block = diskPath.hasPrefix("/dev/")
-            x.append("    <disk type='\(block ? "block" : "file")' device='disk'>")
-            x.append("      <driver name='qemu' type='\(e(format))'/>")
-            x.append("      <source \(block ? "dev" : "file")='\(e(diskPath))'/>")
-            x.append("      <backingStore/>")
-            x.append("      <target dev='vda' bus='virtio'/>")
-            x.append("    </disk>")
+            x.append("    " + diskXML(path: diskPath, format: diskFormat ?? imageFormat(diskPath), target: "vda"))
         }
         if let installMedia {
             x.append("    <disk type='file' device='cdrom'>")

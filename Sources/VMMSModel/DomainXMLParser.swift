@@ -59,19 +59,19 @@ extension DomainXML {
         for disk in reader.elements("devices/disk") {
             let device = disk.attribute("device") ?? "disk"
             let type = disk.attribute("type") ?? "file"
-            let source = Reader.child(disk, "source")
+            let source = disk.element(named: "source")
             let path: String? = switch type {
             case "file": source?.attribute("file")
             case "block": source?.attribute("dev")
             default: nil
             }
-            let target = Reader.child(disk, "target")
+            let target = disk.element(named: "target")
             let dev = target?.attribute("dev") ?? ""
             let bus = target?.attribute("bus") ?? ""
             switch device {
             case "disk":
                 guard let path, !path.isEmpty else { continue }
-                let format = Reader.child(disk, "driver")?.attribute("type") ?? "raw"
+                let format = disk.element(named: "driver")?.attribute("type") ?? "raw"
                 hardDisks.append(.init(path: path, format: format, device: dev, bus: bus))
             case "cdrom":
                 cdroms.append(.init(path: path.flatMap { $0.isEmpty ? nil : $0 }, device: dev, bus: bus))
@@ -82,12 +82,12 @@ extension DomainXML {
         var adapters: [VMConfiguration.NetworkAdapter] = []
         for interface in reader.elements("devices/interface") {
             let type = interface.attribute("type")
-            let source = Reader.child(interface, "source")
+            let source = interface.element(named: "source")
             adapters.append(.init(
-                mac: (Reader.child(interface, "mac")?.attribute("address") ?? "").lowercased(),
+                mac: (interface.element(named: "mac")?.attribute("address") ?? "").lowercased(),
                 network: type == "network" ? source?.attribute("network") : nil,
                 bridge: type == "bridge" ? source?.attribute("bridge") : nil,
-                model: Reader.child(interface, "model")?.attribute("type")))
+                model: interface.element(named: "model")?.attribute("type")))
         }
 
         return VMConfiguration(
@@ -148,26 +148,16 @@ extension DomainXML {
     }
 }
 
-/// Child-element lookups by path below `<domain>`. Plain element walking rather than XPath:
-/// libvirt's own XML has no namespaces outside `<metadata>`, and walking avoids depending on
-/// how FoundationXML maps prefixes in XPath expressions.
+/// Element lookups by `/`-separated path below `<domain>`. Names match the qualified name,
+/// so a prefixed element (some application's metadata) never stands in for libvirt's own.
 private struct Reader {
     let root: XMLTreeElement
-
-    /// Unprefixed children only: a prefixed element belongs to some application's metadata.
-    static func children(_ element: XMLTreeElement, _ name: String) -> [XMLTreeElement] {
-        element.elements(named: name)
-    }
-
-    static func child(_ element: XMLTreeElement, _ name: String) -> XMLTreeElement? {
-        children(element, name).first
-    }
 
     /// All elements at a `/`-separated path below the root.
     func elements(_ path: String) -> [XMLTreeElement] {
         var current = [root]
         for step in path.split(separator: "/") {
-            current = current.flatMap { Self.children($0, String(step)) }
+            current = current.flatMap { $0.elements(named: String(step)) }
         }
         return current
     }
@@ -193,9 +183,7 @@ private struct Reader {
     /// Our element in `<metadata>`, matched by namespace URI whatever its prefix; its children
     /// by local name (libvirt re-prefixes them when the service sets the metadata).
     func metadata() -> VMMetadata {
-        guard let vm = elements("metadata").flatMap(\.elements)
-            .first(where: { $0.localName == "vm" && $0.uri == VMMetadata.namespace }) else { return VMMetadata() }
-        return VMMetadata(element: vm)
+        elements("metadata").lazy.compactMap(VMMetadata.element(in:)).first.map(VMMetadata.init(element:)) ?? VMMetadata()
     }
 }
 
@@ -209,6 +197,12 @@ extension VMMetadata {
             throw DomainXMLError("the metadata element is not <vm>")
         }
         return VMMetadata(element: root)
+    }
+
+    /// Our element among the children of `<metadata>`, matched by namespace URI whatever its
+    /// prefix.
+    static func element(in metadata: XMLTreeElement) -> XMLTreeElement? {
+        metadata.elements.first { $0.localName == "vm" && $0.uri == namespace }
     }
 
     init(element vm: XMLTreeElement) {

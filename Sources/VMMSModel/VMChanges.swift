@@ -52,7 +52,6 @@ public struct MemoryChange: Sendable, Equatable {
 
     public init(startupBytes: UInt64, dynamic: Bool?, minimumBytes: UInt64?, maximumBytes: UInt64?,
                 current: VMConfiguration, hostMemoryBytes: UInt64) throws(SettingsError) {
-        let hostLimit = hostMemoryBytes > 0 ? hostMemoryBytes / VMSettings.mebibyte * VMSettings.mebibyte : UInt64.max
         func check(_ key: String, _ value: UInt64) throws(SettingsError) {
             try VMSettings.checkMemoryAmount(key, value, hostMemoryBytes: hostMemoryBytes)
         }
@@ -70,9 +69,11 @@ public struct MemoryChange: Sendable, Equatable {
         }
         if let minimumBytes { try check("MinimumBytes", minimumBytes) }
         if let maximumBytes { try check("MaximumBytes", maximumBytes) }
-        let wasDynamic = current.dynamicMemoryEnabled
-        let minimum = minimumBytes ?? (wasDynamic ? current.memoryMinimumBytes : min(VMSettings.defaultDynamicMinimumBytes, startupBytes))
-        let maximum = maximumBytes ?? (wasDynamic ? current.memoryMaximumBytes : min(VMSettings.defaultDynamicMaximumBytes, hostLimit))
+        let defaults = current.dynamicMemoryEnabled
+            ? (minimum: current.memoryMinimumBytes, maximum: current.memoryMaximumBytes)
+            : VMSettings.defaultDynamicBounds(startupBytes: startupBytes, hostMemoryBytes: hostMemoryBytes)
+        let minimum = minimumBytes ?? defaults.minimum
+        let maximum = maximumBytes ?? defaults.maximum
         guard minimum <= startupBytes else {
             throw SettingsError("MinimumBytes (\(minimum)) must not exceed the startup memory (\(startupBytes))")
         }

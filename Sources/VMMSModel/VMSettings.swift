@@ -155,9 +155,9 @@ public struct VMSettings: Sendable, Equatable {
         if dynamicMemory {
             if let minimum { try checkMemory("MemoryMinimumBytes", minimum) }
             if let maximum { try checkMemory("MemoryMaximumBytes", maximum) }
-            let lower = minimum ?? min(Self.defaultDynamicMinimumBytes, memoryStartupBytes)
-            let hostMiB = hostLimit == .max ? UInt64.max : hostLimit / Self.mebibyte * Self.mebibyte
-            let upper = maximum ?? min(Self.defaultDynamicMaximumBytes, hostMiB)
+            let defaults = Self.defaultDynamicBounds(startupBytes: memoryStartupBytes, hostMemoryBytes: hostMemoryBytes)
+            let lower = minimum ?? defaults.minimum
+            let upper = maximum ?? defaults.maximum
             guard lower <= memoryStartupBytes else {
                 throw SettingsError("MemoryMinimumBytes (\(lower)) must not exceed MemoryStartupBytes (\(memoryStartupBytes))")
             }
@@ -227,6 +227,13 @@ public struct VMSettings: Sendable, Equatable {
         let components = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
         if components.contains(where: { $0 == "." || $0 == ".." }) { return "the path must not contain . or .. elements" }
         return nil
+    }
+
+    /// Hyper-V's dynamic-memory bounds when none are given: 512 MiB (or the startup amount,
+    /// if less) up to 1 TiB (or the host's memory in whole MiB, if less; 0 = unknown).
+    public static func defaultDynamicBounds(startupBytes: UInt64, hostMemoryBytes: UInt64) -> (minimum: UInt64, maximum: UInt64) {
+        let hostMiB = hostMemoryBytes > 0 ? hostMemoryBytes / mebibyte * mebibyte : UInt64.max
+        return (min(defaultDynamicMinimumBytes, startupBytes), min(defaultDynamicMaximumBytes, hostMiB))
     }
 
     /// The rule for every memory amount: whole MiB, at least 32 MiB, at most the host's memory

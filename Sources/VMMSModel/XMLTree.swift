@@ -137,7 +137,7 @@ final class XMLTreeElement {
     private func write(to out: inout String) {
         out += "<" + name
         for attribute in attributes {
-            out += " \(attribute.name)='\(Self.escape(attribute.value, quote: true))'"
+            out += " \(attribute.name)='\(XMLText.escape(attribute.value))'"
         }
         if children.isEmpty {
             out += "/>"
@@ -146,27 +146,11 @@ final class XMLTreeElement {
         out += ">"
         for child in children {
             switch child {
-            case .text(let text): out += Self.escape(text, quote: false)
+            case .text(let text): out += XMLText.escape(text)
             case .element(let element): element.write(to: &out)
             }
         }
         out += "</\(name)>"
-    }
-
-    private static func escape(_ text: String, quote: Bool) -> String {
-        var out = ""
-        out.reserveCapacity(text.utf8.count)
-        for character in text {
-            switch character {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "'" where quote: out += "&apos;"
-            case "\"" where quote: out += "&quot;"
-            default: out.append(character)
-            }
-        }
-        return out
     }
 }
 

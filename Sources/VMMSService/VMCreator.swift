@@ -57,7 +57,7 @@ struct VMCreator {
                                                              in: hostSettings.virtualHardDiskPath)
             }
             let disk = createdDisk ?? diskPath
-            let format = createdDisk != nil ? "qcow2" : diskPath.map(Self.imageFormat)
+            let format = createdDisk != nil ? "qcow2" : diskPath.map(DomainXML.imageFormat)
             let xml = DomainXML.build(name: name, uuid: nil, settings: settings, domainType: domainType,
                                       diskPath: disk, diskFormat: format, installMedia: installMedia)
             let uuid = try await context.link.run { connection -> String in
@@ -98,10 +98,6 @@ struct VMCreator {
             await context.inventory.refresh(uuid: uuid)
         }
         if let disk { await context.disks.delete(paths: [disk]) }
-    }
-
-    static func imageFormat(_ path: String) -> String {
-        path.lowercased().hasSuffix(".qcow2") || path.lowercased().hasSuffix(".qcow") ? "qcow2" : "raw"
     }
 
     /// The settings dictionary as model values; a type the contract never uses is refused.

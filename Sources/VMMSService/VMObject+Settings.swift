@@ -219,7 +219,7 @@ extension VMObject {
                                                               sizeBytes: size, in: settings.virtualHardDiskPath)
             }
             let diskPath = created ?? existing ?? ""
-            let format = created != nil ? "qcow2" : VMCreator.imageFormat(diskPath)
+            let format = created != nil ? "qcow2" : DomainXML.imageFormat(diskPath)
             do {
                 try await self.withConnection { connection, domain in
                     try Self.redefine(connection, domain, edit: { editor in
@@ -227,7 +227,7 @@ extension VMObject {
                     }, live: {
                         guard running else { return }
                         do {
-                            try domain.attachDevice(xml: DomainEditor.diskXML(path: diskPath, format: format, target: target), flags: .live)
+                            try domain.attachDevice(xml: DomainXML.diskXML(path: diskPath, format: format, target: target), flags: .live)
                         } catch let error as LibvirtError {
                             throw VMMSError.invalidState(current: record.state.rawValue,
                                 message: "the disk cannot be added to the running \(record.name) (\(error.message)); turn it off first")
@@ -273,7 +273,7 @@ extension VMObject {
                     // Detaching from a running guest only asks it to let go; the disk is gone
                     // when the live XML no longer has it. Until then nothing else changes.
                     do {
-                        try domain.detachDevice(xml: DomainEditor.diskXML(path: disk.path, format: disk.format, target: disk.device), flags: .live)
+                        try domain.detachDevice(xml: DomainXML.diskXML(path: disk.path, format: disk.format, target: disk.device), flags: .live)
                     } catch let error as LibvirtError {
                         throw VMMSError.invalidState(current: record.state.rawValue,
                             message: "the disk cannot be removed from the running \(record.name) (\(error.message)); turn it off first")
