@@ -79,11 +79,7 @@ public final class ObjectServer: Sendable {
     func handle(_ message: DBusMessage) async {
         let reply: DBusMessage?
         do {
-            if let managed = try await managedObjectsReply(message) {
-                reply = managed
-            } else {
-                reply = try message.makeReturn(try await route(message))
-            }
+            reply = try await route(message)
         } catch let error as DBusError {
             reply = message.makeError(error)
         } catch {
@@ -93,7 +89,7 @@ public final class ObjectServer: Sendable {
         if message.expectsReply, let reply { connection.send(reply) }
     }
 
-    private func route(_ message: DBusMessage) async throws -> [DBusValue] {
+    private func route(_ message: DBusMessage) async throws -> DBusMessage {
         guard let path = message.path, let member = message.member else {
             throw DBusError.invalidArgs("a method call needs a path and a member")
         }
@@ -105,9 +101,9 @@ public final class ObjectServer: Sendable {
         }
         switch interfaceName {
         case InterfaceDescription.introspectable.name:
-            return try await introspect(makeCall(InterfaceDescription.introspectable.name))
+            return try message.makeReturn(try await introspect(makeCall(InterfaceDescription.introspectable.name)))
         case InterfaceDescription.properties.name:
-            return try await properties(makeCall(InterfaceDescription.properties.name))
+            return try message.makeReturn(try await properties(makeCall(InterfaceDescription.properties.name)))
         case InterfaceDescription.objectManager.name where path == objectManagerPath:
             return try await objectManager(makeCall(InterfaceDescription.objectManager.name))
         default:
@@ -127,7 +123,7 @@ public final class ObjectServer: Sendable {
             throw DBusError(DBusError.Name.unknownMethod, "no method \(member) on \(interfaceName ?? "any interface") of \(path)")
         }
         try Self.checkSignature(message, expected: method.inputSignature, method: member)
-        return try await implementation.call(makeCall(implementation.description.name))
+        return try message.makeReturn(try await implementation.call(makeCall(implementation.description.name)))
     }
 
     private static func checkSignature(_ message: DBusMessage, expected: DBusSignature, method: String) throws {
@@ -210,32 +206,21 @@ public final class ObjectServer: Sendable {
     }
 
     /// GetManagedObjects, authorized like any call and answered from the cached reply while
-    /// no signal has been emitted since it was built; nil for every other call.
-    private func managedObjectsReply(_ message: DBusMessage) async throws -> DBusMessage? {
-        guard message.interface == InterfaceDescription.objectManager.name, message.member == "GetManagedObjects",
-              message.path == objectManagerPath else { return nil }
-        let call = MethodCall(message: message, path: objectManagerPath, interface: InterfaceDescription.objectManager.name,
-                              member: "GetManagedObjects", arguments: message.body, sender: message.sender ?? "",
-                              allowsInteractiveAuthorization: message.allowsInteractiveAuthorization, server: self)
-        try Self.checkSignature(message, expected: .empty, method: call.member)
-        try await tree.authorizeRead(call)
-        // Read before building: a change while building leaves a template that is already stale.
-        let version = changes.load(ordering: .sequentiallyConsistent)
-        if let cached = managedObjects.withLock({ $0 }), cached.changes == version {
-            return try cached.template.copyAsReply(to: message)
-        }
-        let template = try message.makeReturn(try await managedObjectsBody())
-        managedObjects.withLock { $0 = (version, template) }
-        return try template.copyAsReply(to: message)
-    }
-
-    private func objectManager(_ call: MethodCall) async throws -> [DBusValue] {
+    /// no signal has been emitted since it was built.
+    private func objectManager(_ call: MethodCall) async throws -> DBusMessage {
         guard call.member == "GetManagedObjects" else {
             throw DBusError(DBusError.Name.unknownMethod, "no method \(call.member) on \(call.interface)")
         }
         try Self.checkSignature(call.message, expected: .empty, method: call.member)
         try await tree.authorizeRead(call)
-        return try await managedObjectsBody()
+        // Read before building: a change while building leaves a template that is already stale.
+        let version = changes.load(ordering: .sequentiallyConsistent)
+        if let cached = managedObjects.withLock({ $0 }), cached.changes == version {
+            return try cached.template.copyAsReply(to: call.message)
+        }
+        let template = try call.message.makeReturn(try await managedObjectsBody())
+        managedObjects.withLock { $0 = (version, template) }
+        return try template.copyAsReply(to: call.message)
     }
 
     private func managedObjectsBody() async throws -> [DBusValue] {

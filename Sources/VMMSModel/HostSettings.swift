@@ -11,6 +11,9 @@ public struct HostSettings: Codable, Sendable, Equatable {
         self.virtualHardDiskPath = virtualHardDiskPath
     }
 
+    /// The folders whose files callers other than root may hand to a VM.
+    public var storageRoots: [String] { [virtualHardDiskPath, virtualMachinePath] }
+
     /// The defaults of a Debian libvirt host.
     public static let defaults = HostSettings(virtualMachinePath: "/var/lib/vmms/machines",
                                               virtualHardDiskPath: "/var/lib/libvirt/images")

@@ -5,14 +5,12 @@ import VMMSModel
 enum DomainReader {
     static func read(_ domain: LibvirtDomain, connection: LibvirtConnection) throws -> VMRecord {
         let uuid = try domain.uuid
-        let (state, reason) = try domain.state()
+        let run = try readRunState(domain)
         let persistent = try domain.isPersistent
         // The persistent definition is what an administrator configured; a transient domain
         // only has its live one.
         let xml = try domain.xml(flags: persistent ? [.inactive, .secure] : [.secure])
         let configuration = try DomainXML.parse(xml)
-        let running = state == .running || state == .paused || state == .blocked
-        let assigned = running ? (try domain.info().memoryKiB) * 1024 : 0
         var capacities: [String: UInt64] = [:]
         for disk in configuration.hardDisks {
             if let volume = try? connection.volume(path: disk.path), let info = try? volume.info() {
@@ -22,10 +20,10 @@ enum DomainReader {
         return VMRecord(
             uuid: uuid,
             name: configuration.name,
-            state: VMState.from(libvirtState: state.rawValue, reason: reason, hasManagedSave: (try? domain.hasManagedSaveImage) ?? false),
+            state: run.state,
             configuration: configuration,
             autostart: (try? domain.autostart) ?? false,
-            memoryAssignedBytes: assigned,
+            memoryAssignedBytes: run.memoryAssignedBytes,
             diskCapacities: capacities)
     }
 
@@ -39,9 +37,9 @@ enum DomainReader {
     static func readRunState(_ domain: LibvirtDomain) throws -> RunState {
         let (state, reason) = try domain.state()
         let running = state == .running || state == .paused || state == .blocked
-        return RunState(
-            state: VMState.from(libvirtState: state.rawValue, reason: reason,
-                                hasManagedSave: running ? false : (try? domain.hasManagedSaveImage) ?? false),
-            memoryAssignedBytes: running ? (try domain.info().memoryKiB) * 1024 : 0)
+        // A managed-save image only matters to a shut-off domain (Saved rather than Off).
+        let saved = state == .shutoff && ((try? domain.hasManagedSaveImage) ?? false)
+        return RunState(state: VMState.from(libvirtState: state.rawValue, reason: reason, hasManagedSave: saved),
+                        memoryAssignedBytes: running ? (try domain.info().memoryKiB) * 1024 : 0)
     }
 }

@@ -25,7 +25,7 @@ struct VMCreator {
         try await context.authorizer.authorize(call, .vmCreate, AuthorizationDetails(verb: "CreateVM", vmName: name))
 
         let hostSettings = context.host.model.settings
-        let roots = [hostSettings.virtualHardDiskPath, hostSettings.virtualMachinePath]
+        let roots = hostSettings.storageRoots
         let callerIsRoot = (try? await call.callerUID()) == 0
         let diskPath = try settings.diskPath.map {
             try StorageRoots.checkFile($0, roots: roots, callerIsRoot: callerIsRoot, what: "DiskPath", allowBlockDevice: true)

@@ -71,11 +71,21 @@ final class VMInventory: Sendable {
 
     var paths: [ObjectPath] { state.withLock { $0.entries.keys.map(Paths.vm(uuid:)).sorted() } }
 
+    /// Every VM but `except`, as `record(uuid:)` shows it, taken under one lock.
+    func records(except: String? = nil) -> [VMRecord] {
+        state.withLock { s in
+            s.entries.filter { $0.key != except }.map { _, entry in
+                var record = entry.record
+                if let transition = entry.transition { record.state = transition }
+                return record
+            }
+        }
+    }
+
     /// The name of a VM other than `except` with `path` (symlinks resolved) as a hard disk.
     func vmUsingDisk(_ path: String, except: String? = nil) -> String? {
         let resolved = StorageRoots.resolve(path) ?? path
-        let candidates = state.withLock { s in s.entries.filter { $0.key != except }.map(\.value.record) }
-        return candidates.first { record in
+        return records(except: except).first { record in
             record.configuration.hardDisks.contains { (StorageRoots.resolve($0.path) ?? $0.path) == resolved }
         }?.name
     }

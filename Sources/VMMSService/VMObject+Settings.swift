@@ -78,7 +78,7 @@ extension VMObject {
         guard change.reserve > 0 else { return }
         let capacity = UInt64(context.host.model.info.logicalProcessorCount) * 100
         guard capacity > 0 else { return }
-        let others = inventory.uuids.filter { $0 != uuid }.compactMap { inventory.record(uuid: $0) }
+        let others = inventory.records(except: uuid)
             .filter { $0.state == .running || $0.state == .paused || $0.state == .starting }
             .reduce(UInt64(0)) { $0 + UInt64($1.configuration.processorCount) * UInt64($1.configuration.processorReserve) }
         guard others + change.reservedCapacity <= capacity else {
@@ -189,29 +189,19 @@ extension VMObject {
         // Authorized before the path is looked at: whether a file exists is not for everyone to learn.
         try await authorize(call, .vmConfigure, verb: "AddHardDisk")
         let settings = context.host.model.settings
-        let roots = [settings.virtualHardDiskPath, settings.virtualMachinePath]
+        let roots = settings.storageRoots
         let callerIsRoot = (try? await call.callerUID()) == 0
         let existing = try path.map {
             try StorageRoots.checkFile($0, roots: roots, callerIsRoot: callerIsRoot, what: "Path", allowBlockDevice: true)
         }
         let added = try await holding("AddHardDisk") { record -> String in
+            // One writable image in two VMs corrupts it, and would hand one VM's data to
+            // whoever may configure the other.
             if let existing, record.configuration.hardDisks.contains(where: { StorageRoots.resolve($0.path) == existing }) {
                 throw VMMSError.alreadyExists("\(existing) is already attached to \(record.name)")
             }
-            // One writable image in two VMs corrupts it, and would hand one VM's data to
-            // whoever may configure the other.
-            if let existing, let user = self.otherUser(of: existing) {
+            if let existing, let user = self.inventory.vmUsingDisk(existing, except: self.uuid) {
                 throw VMMSError.invalidArgs("\(existing) is a hard disk of \(user)")
-            }
-            // Every disk counts, in the definition and (hot-plugged by others) in the live VM.
-            let running = record.state != .off
-            let used = try await self.withDomain { domain -> Set<String> in
-                var used = try DomainEditor(xml: try domain.xml(flags: [.inactive, .secure])).diskTargets
-                if running { used.formUnion(try DomainEditor(xml: try domain.xml()).diskTargets) }
-                return used
-            }
-            guard let target = DomainEditor.freeDiskTarget(notIn: used) else {
-                throw VMMSError.invalidState(current: record.state.rawValue, message: "\(record.name) has no free disk slot")
             }
             var created: String?
             if let size {
@@ -220,9 +210,18 @@ extension VMObject {
             }
             let diskPath = created ?? existing ?? ""
             let format = created != nil ? "qcow2" : DomainXML.imageFormat(diskPath)
+            let running = record.state != .off
             do {
                 try await self.withConnection { connection, domain in
+                    // Every disk counts, in the definition and (hot-plugged by others) in the live VM.
+                    var used = running ? try DomainEditor(xml: try domain.xml()).diskTargets : []
+                    var target = ""
                     try Self.redefine(connection, domain, edit: { editor in
+                        used.formUnion(editor.diskTargets)
+                        guard let free = DomainEditor.freeDiskTarget(notIn: used) else {
+                            throw VMMSError.invalidState(current: record.state.rawValue, message: "\(record.name) has no free disk slot")
+                        }
+                        target = free
                         try editor.addDisk(path: diskPath, format: format, target: target)
                     }, live: {
                         guard running else { return }
@@ -256,15 +255,14 @@ extension VMObject {
             return disk
         }
         try await authorize(call, .vmConfigure, verb: "RemoveHardDisk")
-        let settings = context.host.model.settings
-        let roots = [settings.virtualHardDiskPath, settings.virtualMachinePath]
+        let roots = context.host.model.settings.storageRoots
         _ = try disk(of: try current())
         if deleteFile, !roots.contains(where: { StorageRoots.contains($0, path) }) {
             throw VMMSError.invalidArgs("DeleteFile only deletes images inside the host's storage paths (\(roots.joined(separator: ", "))); \(path) is not")
         }
         try await holding("RemoveHardDisk") { record in
             let disk = try disk(of: record)
-            if deleteFile, let user = self.otherUser(of: path) {
+            if deleteFile, let user = self.inventory.vmUsingDisk(path, except: self.uuid) {
                 throw VMMSError.invalidArgs("\(path) is also a disk of \(user); not deleting it")
             }
             let running = record.state != .off
@@ -280,8 +278,7 @@ extension VMObject {
                     }
                     var released = false
                     for _ in 0..<50 {
-                        let live = try DomainXML.parse(try domain.xml())
-                        if !live.hardDisks.contains(where: { $0.device == disk.device }) { released = true; break }
+                        if !(try DomainEditor(xml: try domain.xml()).diskTargets.contains(disk.device)) { released = true; break }
                         usleep(100_000)
                     }
                     guard released else {
@@ -294,8 +291,6 @@ extension VMObject {
             if deleteFile { await self.context.disks.delete(paths: [disk.path]) }
         }
     }
-
-    func otherUser(of path: String) -> String? { inventory.vmUsingDisk(path, except: uuid) }
 
     /// `<vm>-<n>.qcow2` with the first n not taken in `directory` (CreateVM's disk is
     /// `<vm>.qcow2`).
@@ -335,21 +330,12 @@ extension VMObject {
         let result: T
         do {
             result = try await body(record)
-        } catch let error as LibvirtError where error.isNoDomain {
-            await inventory.endOperation(uuid: uuid)
-            throw VMMSError.notFound("the virtual machine \(uuid) no longer exists")
         } catch {
             await inventory.endOperation(uuid: uuid)
             throw error
         }
-        await inventory.endOperation(uuid: uuid)
-        await inventory.refresh(uuid: uuid)
+        // A full reading: the definition changed, not only the run state.
+        await inventory.endOperation(uuid: uuid, full: true)
         return result
-    }
-
-    /// Runs `body` with the connection and the domain on the libvirt worker.
-    func withConnection<T: Sendable>(_ body: @escaping @Sendable (LibvirtConnection, LibvirtDomain) throws -> T) async throws -> T {
-        let uuid = self.uuid
-        return try await context.link.run { connection in try body(connection, try connection.domain(uuid: uuid)) }
     }
 }

@@ -201,9 +201,15 @@ final class VMObject: DBusInterface {
 
     /// Runs `body` on the domain on the libvirt worker.
     func withDomain<T: Sendable>(_ body: @escaping @Sendable (LibvirtDomain) throws -> T) async throws -> T {
+        try await withConnection { _, domain in try body(domain) }
+    }
+
+    /// Runs `body` with the connection and the domain on the libvirt worker; a domain that is
+    /// gone is the contract's NotFound.
+    func withConnection<T: Sendable>(_ body: @escaping @Sendable (LibvirtConnection, LibvirtDomain) throws -> T) async throws -> T {
         let uuid = self.uuid
         do {
-            return try await context.link.run { try body(try $0.domain(uuid: uuid)) }
+            return try await context.link.run { connection in try body(connection, try connection.domain(uuid: uuid)) }
         } catch let error as LibvirtError where error.isNoDomain {
             throw VMMSError.notFound("the virtual machine \(uuid) no longer exists")
         }
