@@ -31,9 +31,7 @@ struct ConfigurationTests {
             defer { service.stop() }
             let client = Client(bus: try DBusConnection(bus: .system))
             defer { client.bus.close() }
-            let diskDirectory = try #require(try await client.call("/org/example/VMMS1/Host", Self.props, "Get",
-                                                                   [.string("org.example.VMMS1.Host"), .string("VirtualHardDiskPath")]).first?.variant?.string)
-            try FileManager.default.createDirectory(atPath: diskDirectory, withIntermediateDirectories: true)
+            let diskDirectory = try await client.diskDirectory()
             let name = Names.unique("cfg")
             let path = try await client.create(name, ["Generation": .uint32(1), "MemoryStartupBytes": .uint64(64 * Self.mib)])
             let changes = try await client.bus.signals(matching: MatchRule(sender: "org.example.VMMS1", path: path,

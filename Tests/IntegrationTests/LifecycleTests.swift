@@ -21,6 +21,14 @@ struct LifecycleTests {
         func state(_ path: ObjectPath) async throws -> String? {
             try await call(path, LifecycleTests.props, "Get", [.string(LifecycleTests.vmInterface), .string("State")]).first?.variant?.string
         }
+        /// The host's VirtualHardDiskPath, created if missing.
+        func diskDirectory() async throws -> String {
+            let reply = try await call("/org/example/VMMS1/Host", LifecycleTests.props, "Get",
+                                       [.string("org.example.VMMS1.Host"), .string("VirtualHardDiskPath")])
+            guard let directory = reply.first?.variant?.string else { throw TestFailure("VirtualHardDiskPath: \(reply)") }
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            return directory
+        }
         func create(_ name: String, _ settings: [String: DBusValue]) async throws -> ObjectPath {
             let reply = try await call("/org/example/VMMS1/Host", "org.example.VMMS1.Host", "CreateVM", [.string(name), .vardict(settings)])
             guard let path = reply.first?.objectPath else { throw TestFailure("CreateVM returned \(reply)") }
@@ -102,9 +110,7 @@ struct LifecycleTests {
             defer { service.stop() }
             let client = Client(bus: try DBusConnection(bus: .system))
             defer { client.bus.close() }
-            let diskDirectory = try #require(try await client.call("/org/example/VMMS1/Host", Self.props, "Get",
-                                                                   [.string("org.example.VMMS1.Host"), .string("VirtualHardDiskPath")]).first?.variant?.string)
-            try FileManager.default.createDirectory(atPath: diskDirectory, withIntermediateDirectories: true)
+            let diskDirectory = try await client.diskDirectory()
             let vmName = Names.unique("input")
             let vm = try await client.create(vmName, ["Generation": .uint32(1), "MemoryStartupBytes": .uint64(64 << 20)])
             let domainsBefore = try await virsh(["list", "--all", "--name"]).stdout

@@ -81,7 +81,7 @@ public func firstMatch<Element: Sendable>(_ stream: AsyncStream<Element>, timeou
 }
 
 /// Expects `body` to fail with the D-Bus error `name`; `what` says which call, for the report.
-public func expectDBusError(_ name: String, _ what: String, _ body: () async throws -> Void,
+public func expectDBusError(_ name: String, _ what: String = "the call", _ body: () async throws -> Void,
                             sourceLocation: SourceLocation = #_sourceLocation) async {
     do {
         try await body()

@@ -26,17 +26,6 @@ import Testing
         _ = try await f.call(path, Self.vmInterface, method, body)
     }
 
-    func expectError(_ name: String, _ body: () async throws -> Void, sourceLocation: SourceLocation = #_sourceLocation) async {
-        do {
-            try await body()
-            Issue.record("expected \(name)", sourceLocation: sourceLocation)
-        } catch let error as DBusError {
-            #expect(error.name == name, "\(error.message)", sourceLocation: sourceLocation)
-        } catch {
-            Issue.record("unexpected \(error)", sourceLocation: sourceLocation)
-        }
-    }
-
     @Test func domainsThatExistBeforeStartArePublished() async throws {
         let f = try await ServiceFixture()
         defer { f.close() }
@@ -73,7 +62,7 @@ import Testing
         // Reset keeps the VM running, so it announces nothing.
         #expect(await states.values == ["Starting", "Running", "Paused", "Running", "Saving", "Saved", "Starting", "Running", "Off"])
         try await vm(f, path, "Delete", [.vardict([:])])
-        await expectError(VMMSError.prefix + "NotFound") { _ = try await self.state(f, path) }
+        await expectDBusError(VMMSError.prefix + "NotFound") { _ = try await self.state(f, path) }
     }
 
     @Test func wrongStateIsRefusedAndNamesTheState() async throws {
@@ -89,11 +78,11 @@ import Testing
                 #expect(error.message.contains("current state: Off"))
             }
         }
-        await expectError(VMMSError.prefix + "InvalidState") { try await vm(f, path, "Shutdown", [.vardict([:])]) }
+        await expectDBusError(VMMSError.prefix + "InvalidState") { try await vm(f, path, "Shutdown", [.vardict([:])]) }
         try await vm(f, path, "Start")
-        await expectError(VMMSError.prefix + "InvalidState") { try await vm(f, path, "Start") }
-        await expectError(VMMSError.prefix + "InvalidState") { try await vm(f, path, "Rename", [.string("other-name")]) }
-        await expectError(VMMSError.prefix + "InvalidState") { try await vm(f, path, "Delete", [.vardict([:])]) }
+        await expectDBusError(VMMSError.prefix + "InvalidState") { try await vm(f, path, "Start") }
+        await expectDBusError(VMMSError.prefix + "InvalidState") { try await vm(f, path, "Rename", [.string("other-name")]) }
+        await expectDBusError(VMMSError.prefix + "InvalidState") { try await vm(f, path, "Delete", [.vardict([:])]) }
         try await vm(f, path, "Delete", [.vardict(["Force": .boolean(true)])])
     }
 
@@ -131,7 +120,7 @@ import Testing
         try domain.undefine()
         let removed = await firstMatch(added) { $0.member == "InterfacesRemoved" && $0.body.first == .objectPath(path) }
         #expect(removed != nil)
-        await expectError(VMMSError.prefix + "NotFound") { try await vm(f, path, "Start") }
+        await expectDBusError(VMMSError.prefix + "NotFound") { try await vm(f, path, "Start") }
     }
 
     @Test func createValidatesEverythingFirstAndLeavesNothingBehind() async throws {
@@ -152,9 +141,9 @@ import Testing
             ("semi;colon", [:]), ("new\nline", [:]),
         ]
         for (vmName, settings) in bad {
-            await expectError(DBusError.Name.invalidArgs) { _ = try await create(f, vmName, settings) }
+            await expectDBusError(DBusError.Name.invalidArgs) { _ = try await create(f, vmName, settings) }
         }
-        await expectError(VMMSError.prefix + "NotSupported") {
+        await expectDBusError(VMMSError.prefix + "NotSupported") {
             _ = try await create(f, name, ["Generation": .uint32(1), "SecureBoot": .boolean(true)])
         }
         // Only this test's names: other suites share the in-process test driver.
@@ -170,8 +159,8 @@ import Testing
         defer { f.close() }
         let name = Self.uniqueName("dup")
         let path = try await create(f, name)
-        await expectError(VMMSError.prefix + "AlreadyExists") { _ = try await create(f, name) }
-        await expectError(VMMSError.prefix + "AlreadyExists") { _ = try await create(f, "test") }
+        await expectDBusError(VMMSError.prefix + "AlreadyExists") { _ = try await create(f, name) }
+        await expectDBusError(VMMSError.prefix + "AlreadyExists") { _ = try await create(f, "test") }
         try await vm(f, path, "Delete", [.vardict([:])])
     }
 
@@ -179,17 +168,17 @@ import Testing
         let f = try await ServiceFixture()
         defer { f.close() }
         let path = try await create(f, Self.uniqueName("args"))
-        await expectError(DBusError.Name.invalidArgs) { try await vm(f, path, "Shutdown", [.vardict(["Forse": .boolean(true)])]) }
-        await expectError(DBusError.Name.invalidArgs) { try await vm(f, path, "Shutdown", [.vardict(["Force": .string("yes")])]) }
-        await expectError(DBusError.Name.invalidArgs) { try await vm(f, path, "Shutdown", [.vardict(["TimeoutSeconds": .uint32(0)])]) }
-        await expectError(DBusError.Name.invalidArgs) { try await vm(f, path, "Delete", [.vardict(["DeleteDisks": .uint32(1)])]) }
-        await expectError(DBusError.Name.invalidArgs) { try await vm(f, path, "Rename", [.string("")]) }
-        await expectError(DBusError.Name.invalidArgs) { try await vm(f, path, "Rename", [.string("a/b")]) }
-        await expectError(DBusError.Name.invalidArgs) { try await vm(f, path, "Start", [.string("unexpected")]) }
-        await expectError(DBusError.Name.invalidArgs) {
+        await expectDBusError(DBusError.Name.invalidArgs) { try await vm(f, path, "Shutdown", [.vardict(["Forse": .boolean(true)])]) }
+        await expectDBusError(DBusError.Name.invalidArgs) { try await vm(f, path, "Shutdown", [.vardict(["Force": .string("yes")])]) }
+        await expectDBusError(DBusError.Name.invalidArgs) { try await vm(f, path, "Shutdown", [.vardict(["TimeoutSeconds": .uint32(0)])]) }
+        await expectDBusError(DBusError.Name.invalidArgs) { try await vm(f, path, "Delete", [.vardict(["DeleteDisks": .uint32(1)])]) }
+        await expectDBusError(DBusError.Name.invalidArgs) { try await vm(f, path, "Rename", [.string("")]) }
+        await expectDBusError(DBusError.Name.invalidArgs) { try await vm(f, path, "Rename", [.string("a/b")]) }
+        await expectDBusError(DBusError.Name.invalidArgs) { try await vm(f, path, "Start", [.string("unexpected")]) }
+        await expectDBusError(DBusError.Name.invalidArgs) {
             _ = try await f.call(path, Self.props, "Set", [.string(Self.vmInterface), .string("Notes"), .variant(.uint32(1))])
         }
-        await expectError(DBusError.Name.invalidArgs) {
+        await expectDBusError(DBusError.Name.invalidArgs) {
             _ = try await f.call(path, Self.props, "Set", [.string(Self.vmInterface), .string("Notes"), .variant(.string(String(repeating: "n", count: 5000)))])
         }
         #expect(try await state(f, path) == "Off")
@@ -217,7 +206,7 @@ import Testing
         for key in [name, uuid, uuid.uppercased(), uuid.replacingOccurrences(of: "-", with: "")] {
             #expect(try await f.call(Paths.host, "org.example.VMMS1.Host", "LookupVM", [.string(key)]).first?.objectPath == path)
         }
-        await expectError(VMMSError.prefix + "NotFound") {
+        await expectDBusError(VMMSError.prefix + "NotFound") {
             _ = try await f.call(Paths.host, "org.example.VMMS1.Host", "LookupVM", [.string("no-such-vm")])
         }
         try await vm(f, path, "Delete", [.vardict([:])])
