@@ -141,7 +141,7 @@ final class VMInventory: Sendable {
         // carries the full list, so N of them cost O(N²) (about 2 s of CPU at 1000 VMs).
         var membershipChanged = false
         for uuid in knownBefore.union(fresh.keys) where fresh[uuid] != nil || !unreadable.contains(uuid) {
-            if apply(uuid: uuid, fresh[uuid], announcingMembership: false) { membershipChanged = true }
+            if apply(uuid: uuid, .full(fresh[uuid]), announcingMembership: false) { membershipChanged = true }
         }
         if membershipChanged { onMembershipChange() }
         logger.info("\(records.count) virtual machines in libvirt")
@@ -218,16 +218,15 @@ final class VMInventory: Sendable {
             s.epoch += 1
             return (s.epoch, s.entries[uuid] != nil)
         }
-        let fresh: VMRecord?
-        var runState: DomainReader.RunState?
+        let reading: Reading
         do {
-            (fresh, runState) = try await link.run { connection -> (VMRecord?, DomainReader.RunState?) in
+            reading = try await link.run { connection -> Reading in
                 do {
                     let domain = try connection.domain(uuid: uuid)
-                    if !full, known { return (nil, try DomainReader.readRunState(domain)) }
-                    return (try DomainReader.read(domain, connection: connection), nil)
+                    if !full, known { return .runState(try DomainReader.readRunState(domain)) }
+                    return .full(try DomainReader.read(domain, connection: connection))
                 } catch let error as LibvirtError where error.isNoDomain {
-                    return (nil, nil)
+                    return .full(nil)
                 }
             }
         } catch let error as VMMSError {
@@ -238,31 +237,36 @@ final class VMInventory: Sendable {
             logger.warning("cannot refresh VM \(uuid): \(error)")
             return
         }
-        if let runState {
-            apply(uuid: uuid, nil, epoch: epoch) { record in
-                record.state = runState.state
-                record.memoryAssignedBytes = runState.memoryAssignedBytes
-            }
-        } else {
-            apply(uuid: uuid, fresh, epoch: epoch)
-        }
+        apply(uuid: uuid, reading, epoch: epoch)
+    }
+
+    /// What a refresh read: the whole VM (nil: it is gone), or only its run state.
+    private enum Reading: Sendable {
+        case full(VMRecord?)
+        case runState(DomainReader.RunState)
     }
 
     /// Stores a fresh reading and emits the signals that tell clients about it. Returns
     /// whether the set of VMs changed; `announcingMembership: false` leaves telling
     /// `onMembershipChange` about that to the caller.
     @discardableResult
-    private func apply(uuid: String, _ fresh: VMRecord?, epoch: Int = .max, announcingMembership: Bool = true,
-                       patch: (@Sendable (inout VMRecord) -> Void)? = nil) -> Bool {
+    private func apply(uuid: String, _ reading: Reading, epoch: Int = .max, announcingMembership: Bool = true) -> Bool {
         enum Change { case added([String: DBusValue]), changed([String: DBusValue]), removed, none }
         let change: Change = state.withLock { s in
-            // A run-state reading patches the record as it is now, not as it was when the
-            // reading began: a full reading may have landed in between.
-            let fresh = patch.map { patch in s.entries[uuid].map { entry in
-                var record = entry.record
-                patch(&record)
-                return record
-            } } ?? fresh
+            let fresh: VMRecord?
+            switch reading {
+            case .full(let record):
+                fresh = record
+            case .runState(let run):
+                // Patches the record as it is now, not as it was when the reading began: a
+                // full reading may have landed in between.
+                fresh = s.entries[uuid].map { entry in
+                    var record = entry.record
+                    record.state = run.state
+                    record.memoryAssignedBytes = run.memoryAssignedBytes
+                    return record
+                }
+            }
             switch (s.entries[uuid], fresh) {
             case (nil, let record?):
                 s.entries[uuid] = Entry(record: record)
