@@ -9,20 +9,43 @@ public let realStackReason: Comment = "needs root and VMMS_INTEGRATION=1 (make t
 import Testing
 import Spawn
 
-/// Serializes every test that owns `org.example.VMMS1` on the system bus, across suites and
-/// test targets in one process (there can only be one owner).
+/// Serializes every test that owns `org.example.VMMS1` on the system bus or disturbs the
+/// shared stack (stops libvirtd or polkitd), across suites and test targets in one process
+/// (there can only be one owner) and across processes: a second `swift test` on the machine
+/// (another work tree) waits on an `flock` of `/run/vmms-stack/tests.lock`.
 public actor SystemBusNameLock {
     public static let shared = SystemBusNameLock()
     private var held = false
     private var waiting: [CheckedContinuation<Void, Never>] = []
+    private var lockFD: Int32 = -1
 
     public func acquire() async {
-        if !held { held = true; return }
-        await withCheckedContinuation { waiting.append($0) }
+        if !held {
+            held = true
+        } else {
+            await withCheckedContinuation { waiting.append($0) }
+        }
+        await lockAcrossProcesses()
     }
 
     public func release() {
+        if lockFD >= 0 {
+            flock(lockFD, LOCK_UN)
+            close(lockFD)
+            lockFD = -1
+        }
         if waiting.isEmpty { held = false } else { waiting.removeFirst().resume() }
+    }
+
+    /// Polls a non-blocking flock: a blocking one would hold a thread of the cooperative pool.
+    private func lockAcrossProcesses() async {
+        mkdir("/run/vmms-stack", 0o755)
+        let fd = open("/run/vmms-stack/tests.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return }
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        lockFD = fd
     }
 
     /// Runs `body` holding the lock.
