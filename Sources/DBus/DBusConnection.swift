@@ -268,6 +268,9 @@ public final class DBusConnection: @unchecked Sendable {
             return state.queue
         }
         for job in left { job() }
+        // The handler holds whoever serves calls on this connection (an ObjectServer, which
+        // holds the connection): dropping it ends that cycle once the loop is over.
+        methodCallHandler = nil
         dbus_connection_unref(raw)
         // The wake pipe stays open until deinit: a late wake() must never write into a
         // descriptor number that some other connection's socket has taken over meanwhile.

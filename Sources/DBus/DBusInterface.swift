@@ -32,6 +32,9 @@ public protocol DBusInterface: Sendable {
 }
 
 extension DBusInterface {
+    /// None by default: a tree that publishes its objects' values itself answers reads.
+    public func properties() async -> [String: DBusValue] { [:] }
+
     public func property(_ name: String) async -> DBusValue? { await properties()[name] }
 
     public func setProperty(_ name: String, _ value: DBusValue, _ call: MethodCall) async throws {
@@ -52,9 +55,34 @@ public protocol ObjectTree: Sendable {
     func authorizeRead(_ call: MethodCall) async throws
     /// The error for a call to a path with no object; by default `UnknownObject`.
     func missingObjectError(at path: ObjectPath) -> DBusError
+    /// The property values of one interface at `path` (Get, GetAll), or nil when there is no
+    /// object there any more. By default asked from the interface's implementation.
+    func properties(at path: ObjectPath, interface: String) async -> [String: DBusValue]?
+    /// Every object below `root` with every interface's properties, for GetManagedObjects:
+    /// one consistent view, so no object appears without its properties. By default gathered
+    /// from `objectPaths()` and the implementations.
+    func managedObjects(below root: ObjectPath) async -> [(path: ObjectPath, interfaces: [String: [String: DBusValue]])]
 }
 
 extension ObjectTree {
+    public func properties(at path: ObjectPath, interface: String) async -> [String: DBusValue]? {
+        guard let implementation = await interfaces(at: path)?.first(where: { $0.description.name == interface }) else {
+            return nil
+        }
+        return await implementation.properties()
+    }
+
+    public func managedObjects(below root: ObjectPath) async -> [(path: ObjectPath, interfaces: [String: [String: DBusValue]])] {
+        var objects: [(path: ObjectPath, interfaces: [String: [String: DBusValue]])] = []
+        for path in await objectPaths() where path.isDescendant(of: root) {
+            guard let implementations = await interfaces(at: path) else { continue }
+            var values: [String: [String: DBusValue]] = [:]
+            for implementation in implementations { values[implementation.description.name] = await implementation.properties() }
+            objects.append((path, values))
+        }
+        return objects
+    }
+
     public func missingObjectError(at path: ObjectPath) -> DBusError {
         DBusError(DBusError.Name.unknownObject, "no object at \(path)")
     }

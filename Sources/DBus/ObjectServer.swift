@@ -6,18 +6,21 @@ import Synchronization
 public final class ObjectServer: Sendable {
     public let connection: DBusConnection
     public let objectManagerPath: ObjectPath
+    /// Sends this tree's signals; its count keys the cached GetManagedObjects reply.
+    public let emitter: SignalEmitter
     private let tree: any ObjectTree
     private let uids = Mutex<[String: UInt32]>([:])
-    /// Counts the signals emitted. Every change of an exported object is signalled (the
-    /// contract of this server's users), so an unchanged count means an unchanged tree.
-    private let changes = Atomic<UInt64>(0)
-    /// The last GetManagedObjects reply, never sent itself, with the count it was built at:
-    /// repeated inventories (a console polling 1000 VMs) are answered by copying it.
+    /// The last GetManagedObjects reply, never sent itself, with the signal count it was built
+    /// at: repeated inventories (a console polling 1000 VMs) are answered by copying it.
     private let managedObjects = Mutex<(changes: UInt64, template: DBusMessage)?>(nil)
 
-    public init(connection: DBusConnection, objectManagerPath: ObjectPath, tree: any ObjectTree) {
+    /// `emitter`: the one every signal of the tree goes through (a model that publishes its
+    /// own changes holds it); nil makes one.
+    public init(connection: DBusConnection, objectManagerPath: ObjectPath, tree: any ObjectTree,
+                emitter: SignalEmitter? = nil) {
         self.connection = connection
         self.objectManagerPath = objectManagerPath
+        self.emitter = emitter ?? SignalEmitter(connection: connection, objectManagerPath: objectManagerPath)
         self.tree = tree
         connection.setMethodCallHandler { [self] message in
             // Leave the loop thread at once; the handler may wait on polkit or libvirt.
@@ -29,36 +32,30 @@ public final class ObjectServer: Sendable {
 
     /// Emits a signal from `path`.
     public func emit(path: ObjectPath, interface: String, member: String, _ body: [DBusValue]) throws {
-        changes.add(1, ordering: .sequentiallyConsistent)
-        connection.send(try DBusMessage.signal(path: path, interface: interface, member: member, body: body))
+        try emitter.emit(path: path, interface: interface, member: member, body)
     }
 
     /// `org.freedesktop.DBus.Properties.PropertiesChanged`.
     public func emitPropertiesChanged(path: ObjectPath, interface: String, changed: [String: DBusValue],
                                       invalidated: [String] = []) {
-        try? emit(path: path, interface: InterfaceDescription.properties.name, member: "PropertiesChanged",
-                  [.string(interface), .vardict(changed), .strings(invalidated)])
+        emitter.emitPropertiesChanged(path: path, interface: interface, changed: changed, invalidated: invalidated)
     }
 
     /// `org.freedesktop.DBus.ObjectManager.InterfacesAdded` for the object at `path`.
     public func emitInterfacesAdded(path: ObjectPath, interfaces: [any DBusInterface]) async {
-        let body = await Self.interfacesAndProperties(interfaces)
-        try? emit(path: objectManagerPath, interface: InterfaceDescription.objectManager.name,
-                  member: "InterfacesAdded", [.objectPath(path), body])
+        var values: [String: [String: DBusValue]] = [:]
+        for implementation in interfaces { values[implementation.description.name] = await implementation.properties() }
+        emitter.emitInterfacesAdded(path: path, interfaces: values)
     }
 
     /// `InterfacesAdded` from property values already at hand.
     public func emitInterfacesAdded(path: ObjectPath, interfaces: [String: [String: DBusValue]]) {
-        let body = DBusValue.dictionary(key: "s", value: "a{sv}",
-                                        interfaces.sorted { $0.key < $1.key }.map { .init(.string($0.key), .vardict($0.value)) })
-        try? emit(path: objectManagerPath, interface: InterfaceDescription.objectManager.name,
-                  member: "InterfacesAdded", [.objectPath(path), body])
+        emitter.emitInterfacesAdded(path: path, interfaces: interfaces)
     }
 
     /// `org.freedesktop.DBus.ObjectManager.InterfacesRemoved`.
     public func emitInterfacesRemoved(path: ObjectPath, interfaces: [String]) {
-        try? emit(path: objectManagerPath, interface: InterfaceDescription.objectManager.name,
-                  member: "InterfacesRemoved", [.objectPath(path), .strings(interfaces)])
+        emitter.emitInterfacesRemoved(path: path, interfaces: interfaces)
     }
 
     // MARK: Caller identity
@@ -164,17 +161,24 @@ public final class ObjectServer: Sendable {
                 throw DBusError(DBusError.Name.unknownProperty, "\(interface) has no property \(name)")
             }
             try await tree.authorizeRead(call)
-            guard let value = await implementation.property(name) else {
-                throw DBusError(DBusError.Name.unknownObject, "\(call.path) is gone")
+            // Gone while polkit answered: the object is either there with all its properties or missing.
+            guard let values = await tree.properties(at: call.path, interface: interface) else {
+                throw tree.missingObjectError(at: call.path)
+            }
+            guard let value = values[name] else {
+                throw DBusError(DBusError.Name.unknownProperty, "\(interface) has no property \(name)")
             }
             return [.variant(value)]
         case "GetAll":
             try Self.checkSignature(call.message, expected: "s", method: "GetAll")
             guard let interface = args[0].string else { throw DBusError.invalidArgs("bad arguments") }
             if (InterfaceDescription.standard + [.objectManager]).contains(where: { $0.name == interface }) { return [.vardict([:])] }
-            let implementation = try await implementation(call.path, interface)
+            _ = try await implementation(call.path, interface)
             try await tree.authorizeRead(call)
-            return [.vardict(await implementation.properties())]
+            guard let values = await tree.properties(at: call.path, interface: interface) else {
+                throw tree.missingObjectError(at: call.path)
+            }
+            return [.vardict(values)]
         case "Set":
             try Self.checkSignature(call.message, expected: "ssv", method: "Set")
             guard let interface = args[0].string, let name = args[1].string, let value = args[2].variant else {
@@ -214,7 +218,7 @@ public final class ObjectServer: Sendable {
         try Self.checkSignature(call.message, expected: .empty, method: call.member)
         try await tree.authorizeRead(call)
         // Read before building: a change while building leaves a template that is already stale.
-        let version = changes.load(ordering: .sequentiallyConsistent)
+        let version = emitter.version
         if let cached = managedObjects.withLock({ $0 }), cached.changes == version {
             return try cached.template.copyAsReply(to: call.message)
         }
@@ -224,19 +228,9 @@ public final class ObjectServer: Sendable {
     }
 
     private func managedObjectsBody() async throws -> [DBusValue] {
-        var entries: [DBusValue.DictionaryEntry] = []
-        for path in await tree.objectPaths() where path.isDescendant(of: objectManagerPath) {
-            guard let implementations = await tree.interfaces(at: path) else { continue }
-            entries.append(.init(.objectPath(path), await Self.interfacesAndProperties(implementations)))
-        }
-        return [.dictionary(key: "o", value: "a{sa{sv}}", entries)]
-    }
-
-    static func interfacesAndProperties(_ implementations: [any DBusInterface]) async -> DBusValue {
-        var entries: [DBusValue.DictionaryEntry] = []
-        for implementation in implementations {
-            entries.append(.init(.string(implementation.description.name), .vardict(await implementation.properties())))
-        }
-        return .dictionary(key: "s", value: "a{sv}", entries)
+        let objects = await tree.managedObjects(below: objectManagerPath)
+        return [.dictionary(key: "o", value: "a{sa{sv}}", objects.map {
+            .init(.objectPath($0.path), SignalEmitter.interfacesAndProperties($0.interfaces))
+        })]
     }
 }

@@ -132,6 +132,15 @@ public struct DomainEditor {
         return false
     }
 
+    /// The device alias (`virtio-disk1`) libvirt gave the disk at `target` in a live
+    /// definition; nil when there is no such disk or it has no alias (inactive XML).
+    public func alias(ofDiskTarget target: String) -> String? {
+        guard let devices = domain.element(named: "devices") else { return nil }
+        return devices.elements(named: "disk")
+            .first { $0.element(named: "target")?.attribute("dev") == target }?
+            .element(named: "alias")?.attribute("name")
+    }
+
     /// The target names of every `<disk>` (files, volumes, network disks, CD-ROMs).
     public var diskTargets: Set<String> {
         guard let devices = domain.element(named: "devices") else { return [] }

@@ -1,7 +1,6 @@
 import DBus
 import Libvirt
 import Logging
-import Synchronization
 import VMMSModel
 
 /// How the daemon was asked to run.
@@ -25,133 +24,147 @@ public struct ServiceOptions: Sendable {
 /// The running service: one bus connection, one (re-established) libvirt connection, and
 /// the objects between them.
 ///
-/// When libvirtd goes away, the service stays on the bus: `Host.Connected` turns false, calls
-/// fail with HypervisorUnavailable, and a reconnect loop with backoff brings the link back,
-/// then re-reads every VM so what changed meanwhile is announced.
+/// Built bottom-up, with nothing that points back: the publisher (signals and the published
+/// view) → the models, which hand it their changes → the services the handlers use → the
+/// object registry and server. The link to libvirt is one state machine (`LinkLifecycle`);
+/// when libvirtd goes away the service stays on the bus, `Host.Connected` turns false, calls
+/// fail with HypervisorUnavailable, and on reconnect everything is read again, so what
+/// changed meanwhile is announced.
 public final class VMMSService: Sendable {
     public let connection: DBusConnection
-    let context: ServiceContext
-    let accelerator: Accelerator
-    let logger: Logger
-    private let events = Mutex<EventRegistration?>(nil)
-    private let reconnecting = Mutex(false)
-    private let stopped = Mutex(false)
+    let server: ObjectServer
+    let services: Services
+    let lifecycle: LinkLifecycle
 
     /// Publishes the objects, then takes the bus name, so a client that sees the name can use
-    /// every object. libvirt being down does not stop the start: the service says so instead.
+    /// every object. Operations a crash interrupted are undone before any VM is published.
+    /// libvirt being down does not stop the start: the service says so instead.
     public static func start(_ options: ServiceOptions, logger: Logger) async throws -> VMMSService {
         try LibvirtEventLoop.start()
         let link = HypervisorLink(uri: options.libvirtURI, worker: LibvirtWorker())
-        let store = SettingsStore(stateDirectory: options.stateDirectory)
-        let (settings, problem) = store.load()
+        let settingsStore = SettingsStore(stateDirectory: options.stateDirectory)
+        let (settings, problem) = settingsStore.load()
         if let problem { logger.warning("\(problem)") }
 
         let connection = try DBusConnection(bus: options.bus)
-        let registry = ObjectRegistry(authorizer: options.authorizer)
-        let server = ObjectServer(connection: connection, objectManagerPath: Paths.root, tree: registry)
-        let host = HostObject(model: HostModel(info: HostInfo(connectionURI: options.libvirtURI), settings: settings),
-                              store: store, authorizer: options.authorizer, server: server)
-        registry.set(Paths.host, [host])
-        let inventory = VMInventory(link: link, server: server, logger: logger,
-                                    onMembershipChange: { [weak host] in host?.announceVirtualMachines() })
-        let context = ServiceContext(link: link, authorizer: options.authorizer, server: server, host: host,
-                                     inventory: inventory, disks: DiskStore(link: link, logger: logger), logger: logger)
-        registry.attach(context)
-        host.attach(context)
-        let service = VMMSService(connection: connection, context: context, accelerator: options.accelerator, logger: logger)
-        do {
-            try await service.establish()
-        } catch {
-            logger.error("libvirt at \(options.libvirtURI) is not reachable (\(error)); serving anyway and retrying")
-            service.reconnectInBackground()
+        let emitter = SignalEmitter(connection: connection, objectManagerPath: Paths.root)
+        let publisher = Publisher(emitter: emitter, hostPath: Paths.host, hostInterface: HostKind.interface.name,
+                                  hostLists: HostKind.lists)
+        let host = HostModel(HostRecord(info: HostInfo(connectionURI: options.libvirtURI), settings: settings),
+                             sink: publisher.sink(for: HostKind.self))
+        let vms = VMModel(sink: publisher.sink(for: VMKind.self))
+        let monitor = VMMonitor(link: link, vms: vms, logger: logger)
+        let journal = OperationJournal(stateDirectory: options.stateDirectory)
+        let services = Services(host: host, vms: vms, monitor: monitor, link: link, authorizer: options.authorizer,
+                                disks: DiskStore(link: link, logger: logger), journal: journal, settingsStore: settingsStore,
+                                settingsGate: SerialGate(), reserves: ProcessorReserves(), logger: logger)
+        let registry = ObjectRegistry(publisher: publisher, authorizer: options.authorizer, routes: [
+            .host(services), .vm(services),
+        ])
+        let server = ObjectServer(connection: connection, objectManagerPath: Paths.root, tree: registry, emitter: emitter)
+        let watchers: [any ConnectionWatcher] = [
+            JournalRecovery(journal: journal, logger: logger),
+            HostWatcher(link: link, host: host, accelerator: options.accelerator),
+            VMWatcher(monitor: monitor, uri: options.libvirtURI),
+        ]
+        let lifecycle = LinkLifecycle(link: link, watchers: watchers, logger: logger) { up in
+            if !up { host.update { $0.info.connected = false } }
+        }
+        let service = VMMSService(connection: connection, server: server, services: services, lifecycle: lifecycle)
+        if await !lifecycle.start() {
+            logger.error("libvirt at \(options.libvirtURI) is not reachable; serving anyway and retrying")
         }
         try await connection.requestName(Paths.busName)
-        let info = host.model.info
+        let info = host.info
         logger.info("serving \(Paths.busName) as \(connection.uniqueName) on libvirt \(info.connectionURI) (\(info.hypervisor) \(info.hypervisorVersion))")
         return service
     }
 
-    private init(connection: DBusConnection, context: ServiceContext, accelerator: Accelerator, logger: Logger) {
+    private init(connection: DBusConnection, server: ObjectServer, services: Services, lifecycle: LinkLifecycle) {
         self.connection = connection
-        self.context = context
-        self.accelerator = accelerator
-        self.logger = logger
+        self.server = server
+        self.services = services
+        self.lifecycle = lifecycle
     }
 
-    /// Connects to libvirt, subscribes to its events, reads the host and every VM.
-    private func establish() async throws {
-        let link = context.link
-        // The close callback names its own connection: a late close of an old connection must
-        // not tear down the one a reconnect has made since.
-        // (An identifier, not the connection: the callback must not keep it alive.)
-        let closed = Mutex<ObjectIdentifier?>(nil)
-        let libvirt = try await link.connect { [weak self] reason in
-            if let lost = closed.withLock({ $0 }) { self?.connectionLost(lost, reason: reason) }
-        }
-        closed.withLock { $0 = ObjectIdentifier(libvirt) }
-        do {
-            // Events first, then the listing: a VM defined in between is seen by one or the other.
-            let registration = try context.inventory.watchEvents(libvirt)
-            events.withLock { $0 = registration }
-            let accelerator = self.accelerator
-            let info = try await link.worker.run { try HostProbe.read(libvirt, accelerator: accelerator) }
-            let (old, new) = context.host.model.update { $0 = info }
-            context.host.announceChanges(from: old, to: new)
-            try await context.inventory.synchronize(libvirt)
-        } catch {
-            link.drop(libvirt)
-            throw error
-        }
-    }
-
-    /// libvirt's close callback (on its event thread): the connection `identifier` is gone.
-    ///
-    /// Only the model and the link change here. Releasing the connection or the event
-    /// registration runs their libvirt teardown, which must not happen inside libvirt's own
-    /// callback (it waits on locks the event thread holds), so a task holds the last references.
-    private func connectionLost(_ identifier: ObjectIdentifier, reason: Int32) {
-        guard !stopped.withLock({ $0 }), let lost = context.link.take(identifier) else { return }
-        logger.warning("lost the libvirt connection (reason \(reason)); reconnecting")
-        let registration = events.withLock { current -> EventRegistration? in
-            defer { current = nil }
-            return current
-        }
-        let (old, new) = context.host.model.update { $0.connected = false }
-        context.host.announceChanges(from: old, to: new)
-        Task {
-            withExtendedLifetime((lost, registration)) {}
-            reconnectInBackground()
-        }
-    }
-
-    /// Retries with backoff (0.5 s doubling to 8 s) until libvirt answers again.
-    private func reconnectInBackground() {
-        let alreadyRunning = reconnecting.withLock { running -> Bool in
-            defer { running = true }
-            return running
-        }
-        guard !alreadyRunning else { return }
-        Task {
-            var delay = Duration.milliseconds(500)
-            while !stopped.withLock({ $0 }) {
-                try? await Task.sleep(for: delay)
-                do {
-                    try await establish()
-                    logger.info("reconnected to libvirt at \(context.link.uri)")
-                    break
-                } catch {
-                    logger.debug("reconnect failed: \(error)")
-                    delay = min(delay * 2, .seconds(8))
-                }
-            }
-            reconnecting.withLock { $0 = false }
-        }
-    }
-
-    /// Flushes outgoing messages and leaves the bus; the bus releases the name.
+    /// Flushes outgoing messages and leaves the bus (the bus releases the name), then lets go
+    /// of libvirt.
     public func stop() {
-        stopped.withLock { $0 = true }
-        events.withLock { $0 = nil }
         connection.close()
+        let lifecycle = self.lifecycle
+        Task { await lifecycle.stop() }
+    }
+
+    /// `stop`, waiting until libvirt is let go of.
+    public func stopAndWait() async {
+        connection.close()
+        await lifecycle.stop()
+    }
+}
+
+extension ObjectRegistry.Route {
+    static func host(_ services: Services) -> Self {
+        Self(owns: { $0 == Paths.host },
+             handlers: { _ in [HostInterface(services: services)] },
+             readDetails: { _ in AuthorizationDetails(verb: "") },
+             missing: { DBusError(DBusError.Name.unknownObject, "no object at \($0)") })
+    }
+
+    static func vm(_ services: Services) -> Self {
+        Self(owns: { Paths.vmUUID(of: $0) != nil },
+             handlers: { path in Paths.vmUUID(of: path).map { [VMInterface(uuid: $0, services: services)] } ?? [] },
+             readDetails: { path in
+                 let uuid = Paths.vmUUID(of: path)
+                 return AuthorizationDetails(verb: "", vmName: uuid.flatMap { services.vms.record(uuid: $0)?.name }, vmUUID: uuid)
+             },
+             missing: { VMMSError.notFound("the virtual machine at \($0) does not exist").dbusError })
+    }
+}
+
+/// Reads the host's facts on every new connection.
+struct HostWatcher: ConnectionWatcher {
+    let link: HypervisorLink
+    let host: HostModel
+    let accelerator: Accelerator
+
+    func attach(_ connection: LibvirtConnection) async throws -> [any Sendable] {
+        let accelerator = self.accelerator
+        let info = try await link.worker.run { try HostProbe.read(connection, accelerator: accelerator) }
+        host.update { $0.info = info }
+        return []
+    }
+}
+
+/// Subscribes to domain events and reads every VM on every new connection: events first, then
+/// the listing, so a VM defined in between is seen by one or the other. What libvirt does not
+/// announce is caught by watching its definition files where this process can (changes show
+/// within milliseconds) and by a slow reconcile everywhere.
+struct VMWatcher: ConnectionWatcher {
+    let monitor: VMMonitor
+    let uri: String
+    /// How often every VM is read again in full, with and without a definition watch.
+    static let reconcileInterval: Duration = .seconds(300)
+    static let unwatchedReconcileInterval: Duration = .seconds(30)
+
+    func attach(_ connection: LibvirtConnection) async throws -> [any Sendable] {
+        var kept: [any Sendable] = [try monitor.watchEvents(connection)]
+        let monitor = self.monitor
+        var watched = false
+        if let directory = DefinitionWatcher.directory(for: uri) {
+            do {
+                kept.append(try DefinitionWatcher(directory: directory) { name in
+                    guard let uuid = monitor.vms.uuid(named: name) else { return }
+                    Task { await monitor.refresh(uuid: uuid) }
+                })
+                watched = true
+            } catch {
+                monitor.logger.warning("cannot watch \(directory) for definition changes (\(error)); relying on the periodic reconcile")
+            }
+        }
+        try await monitor.synchronize(connection)
+        kept.append(PeriodicTask(every: watched ? Self.reconcileInterval : Self.unwatchedReconcileInterval) {
+            await monitor.reconcile()
+        })
+        return kept
     }
 }

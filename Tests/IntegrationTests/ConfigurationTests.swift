@@ -98,8 +98,9 @@ struct ConfigurationTests {
         }
     }
 
-    /// New disks go where VirtualHardDiskPath points now: the libvirt pool follows the setting.
-    @Test func theDiskPoolFollowsVirtualHardDiskPath() async throws {
+    /// New disks go where VirtualHardDiskPath points now, and every directory in use keeps
+    /// a pool: disks left in the old directory keep their capacity and are still deleted.
+    @Test func everyDiskDirectoryInUseKeepsAPool() async throws {
         try await SystemBusNameLock.with {
             let service = try await SystemVMMSD()
             defer { service.stop() }
@@ -108,9 +109,33 @@ struct ConfigurationTests {
             let host: ObjectPath = "/org/example/VMMS1/Host"
             let directory = NSTemporaryDirectory() + "vmms-disks-\(UUID().uuidString.prefix(8))"
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            defer { try? FileManager.default.removeItem(atPath: directory) }
+            func poolNames(at path: String) async throws -> [String] {
+                var found: [String] = []
+                for pool in try await virsh(["pool-list", "--all", "--name"]).stdout.split(separator: "\n").map(String.init) where !pool.isEmpty {
+                    if try await virsh(["pool-dumpxml", pool]).stdout.contains("<path>\(path)</path>") { found.append(pool) }
+                }
+                return found
+            }
+            defer {
+                // The pool vmms made for the temporary directory goes with it.
+                let pools = (try? runCommandSync("/usr/bin/virsh", ["-c", "qemu:///system", "pool-list", "--all", "--name"]).stdout) ?? ""
+                for pool in pools.split(separator: "\n").map(String.init) where !pool.isEmpty {
+                    if let xml = try? runCommandSync("/usr/bin/virsh", ["-c", "qemu:///system", "pool-dumpxml", pool]).stdout,
+                       xml.contains("<path>\(directory)</path>") {
+                        _ = try? runCommandSync("/usr/bin/virsh", ["-c", "qemu:///system", "pool-destroy", pool])
+                        _ = try? runCommandSync("/usr/bin/virsh", ["-c", "qemu:///system", "pool-undefine", pool])
+                    }
+                }
+                try? FileManager.default.removeItem(atPath: directory)
+            }
             let original = try #require(try await client.call(host, Self.props, "Get",
                                                               [.string("org.example.VMMS1.Host"), .string("VirtualHardDiskPath")]).first?.variant?.string)
+            let oldName = Names.unique("poolold")
+            let old = try await client.create(oldName, ["Generation": .uint32(1), "MemoryStartupBytes": .uint64(64 * Self.mib),
+                                                        "NewDiskSizeBytes": .uint64(16 * Self.mib)])
+            let oldDisk = original + "/\(oldName).qcow2"
+            #expect(FileManager.default.fileExists(atPath: oldDisk))
+
             _ = try await client.call(host, Self.props, "Set", [.string("org.example.VMMS1.Host"), .string("VirtualHardDiskPath"), .variant(.string(directory))])
             let name = Names.unique("pool")
             let path = try await client.create(name, ["Generation": .uint32(1), "MemoryStartupBytes": .uint64(64 * Self.mib),
@@ -118,8 +143,16 @@ struct ConfigurationTests {
             let added = try #require(try await client.call(path, Self.vm, "AddHardDisk", [.vardict(["SizeBytes": .uint64(16 * Self.mib)])]).first?.string)
             #expect(FileManager.default.fileExists(atPath: directory + "/\(name).qcow2"))
             #expect(added == directory + "/\(name)-2.qcow2" && FileManager.default.fileExists(atPath: added), "\(added)")
-            let pools = try await virsh(["pool-dumpxml", "vmms-disks"]).stdout
-            #expect(pools.contains("<path>\(directory)</path>"), "\(pools)")
+            let newPools = try await poolNames(at: directory), oldPools = try await poolNames(at: original)
+            #expect(newPools.count == 1, "\(newPools)")
+            #expect(oldPools.count == 1, "the old directory keeps its pool: \(oldPools)")
+
+            // The disk left in the old directory still shows its size and is deleted with its VM.
+            let disks = try await client.call(old, Self.props, "Get", [.string(Self.vm), .string("HardDisks")]).first?.variant
+            #expect(disks == .array("(sst)", [.structure([.string(oldDisk), .string("qcow2"), .uint64(16 * Self.mib)])]), "\(String(describing: disks))")
+            try await client.vm(old, "Delete", [.vardict(["DeleteDisks": .boolean(true)])])
+            #expect(!FileManager.default.fileExists(atPath: oldDisk))
+
             try await client.vm(path, "Delete", [.vardict(["DeleteDisks": .boolean(true)])])
             #expect(try FileManager.default.contentsOfDirectory(atPath: directory).isEmpty)
             _ = try await client.call(host, Self.props, "Set", [.string("org.example.VMMS1.Host"), .string("VirtualHardDiskPath"), .variant(.string(original))])

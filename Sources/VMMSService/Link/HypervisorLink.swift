@@ -31,32 +31,29 @@ final class HypervisorLink: Sendable {
         return try await worker.run { try body(connection) }
     }
 
-    /// Opens a new connection (blocking, on the worker) and makes it current.
-    func connect(onClose: @escaping @Sendable (Int32) -> Void) async throws -> LibvirtConnection {
+    /// Opens a new connection (blocking, on the worker); `onClose` learns when libvirt closes
+    /// it. The connection is not current until `adopt`.
+    func open(onClose: @escaping @Sendable (Int32) -> Void) async throws -> LibvirtConnection {
         let uri = self.uri
-        let connection = try await worker.run { () -> LibvirtConnection in
+        return try await worker.run { () -> LibvirtConnection in
             let connection = try LibvirtConnection(uri: uri)
-            // Keepalive lets libvirt notice a libvirtd that died without closing the socket;
-            // drivers without a daemon (test://) do not support it.
+            // Keepalive lets libvirt notice a libvirtd that died or froze without closing the
+            // socket; drivers without a daemon (test://) do not support it.
             _ = try? connection.setKeepAlive(interval: 5, count: 3)
             try connection.onClose(onClose)
             return connection
         }
-        current.withLock { $0 = connection }
-        return connection
     }
 
-    /// Removes and returns the current connection if it is the one `identifier` names.
-    func take(_ identifier: ObjectIdentifier) -> LibvirtConnection? {
-        current.withLock { current -> LibvirtConnection? in
-            guard let connection = current, ObjectIdentifier(connection) == identifier else { return nil }
-            current = nil
-            return connection
+    /// Makes `connection` the one calls use.
+    func adopt(_ connection: LibvirtConnection) { current.withLock { $0 = connection } }
+
+    /// Forgets the current connection and returns it (for its owner to release off libvirt's
+    /// event thread).
+    func drop() -> LibvirtConnection? {
+        current.withLock { current in
+            defer { current = nil }
+            return current
         }
-    }
-
-    /// Forgets `connection` if it is still the current one.
-    func drop(_ connection: LibvirtConnection) {
-        current.withLock { if $0 === connection { $0 = nil } }
     }
 }

@@ -1,11 +1,13 @@
 import DBus
+import Foundation
 import Libvirt
 import VMMSModel
 
-/// `Host.CreateVM`: validate everything, then define step by step, undoing every step made
-/// when a later one fails — a failed create leaves no domain and no disk behind.
+/// `Host.CreateVM`: validate everything, then define step by step. A step that fails undoes
+/// the ones made; a crash between steps is undone at the next start from the journal, where
+/// each step is recorded before it runs — a failed create leaves no domain and no disk behind.
 struct VMCreator {
-    let context: ServiceContext
+    let services: Services
 
     func create(_ call: MethodCall) async throws -> ObjectPath {
         guard let name = call.arguments.first?.string else { throw VMMSError.invalidArgs("CreateVM takes a name") }
@@ -14,7 +16,10 @@ struct VMCreator {
         if raw["Generation"] == .uint32(1), raw["SecureBoot"] == .bool(true) {
             throw VMMSError.notSupported("Secure Boot needs UEFI firmware: it is available on generation 2 VMs only")
         }
-        let info = context.host.model.info
+        try await services.authorizer.authorize(call, .vmCreate, AuthorizationDetails(verb: "CreateVM", vmName: name))
+
+        // Validated against the host after authorization: its limits are not for everyone.
+        let info = services.host.info
         let settings: VMSettings
         do {
             settings = try VMSettings(validating: raw, hostMemoryBytes: info.memoryCapacityBytes,
@@ -22,64 +27,76 @@ struct VMCreator {
         } catch {
             throw VMMSError.invalidArgs(error.message)
         }
-        try await context.authorizer.authorize(call, .vmCreate, AuthorizationDetails(verb: "CreateVM", vmName: name))
-
-        let hostSettings = context.host.model.settings
+        let hostSettings = services.host.settings
         let roots = hostSettings.storageRoots
         let callerIsRoot = (try? await call.callerUID()) == 0
         let diskPath = try settings.diskPath.map {
-            try StorageRoots.checkFile($0, roots: roots, callerIsRoot: callerIsRoot, what: "DiskPath", allowBlockDevice: true)
+            try StorageRoots.checkImage($0, roots: roots, callerIsRoot: callerIsRoot, what: "DiskPath", kind: .disk)
         }
         let installMedia = try settings.installMedia.map {
-            try StorageRoots.checkFile($0, roots: roots, callerIsRoot: callerIsRoot, what: "InstallMedia")
+            try StorageRoots.checkImage($0, roots: roots, callerIsRoot: callerIsRoot, what: "InstallMedia", kind: .installMedia)
         }
         for (what, path) in [("DiskPath", diskPath), ("InstallMedia", installMedia)] {
-            if let path, let user = context.inventory.vmUsingDisk(path) {
+            if let path, let user = services.vmUsingDisk(path) {
                 throw VMMSError.invalidArgs("\(what) \(path) is a hard disk of \(user)")
             }
         }
         if let switchPath = settings.switchPath {
             throw VMMSError.notFound("the switch \(switchPath) does not exist")
         }
-        let domainType = context.domainType
+        let domainType = services.domainType
         if settings.generation == 2, settings.secureBoot, domainType != "test", !info.secureBootAvailable {
             throw VMMSError.notSupported("Secure Boot needs UEFI firmware with Secure Boot (Debian package ovmf); create with SecureBoot=false or install it")
         }
-        if context.inventory.uuid(named: name) != nil {
-            throw VMMSError.alreadyExists("a virtual machine named \(name) already exists")
-        }
+        // Claimed for the whole create: of two creates with one name, one gets AlreadyExists.
+        let reservation = try services.vms.reserveName(name)
+        defer { services.vms.release(reservation) }
 
+        let caller = await call.caller()
+        let journal = services.journal.begin("CreateVM \(name)", caller: caller.description)
         var createdDisk: String?
         var definedUUID: String?
         do {
             if let size = settings.newDiskSizeBytes {
-                createdDisk = try await context.disks.create(name: name + ".qcow2", sizeBytes: size,
-                                                             in: hostSettings.virtualHardDiskPath)
+                createdDisk = try await services.disks.create(base: name, sizeBytes: size, in: hostSettings.virtualHardDiskPath,
+                                                              journal: journal)
+                CrashPoint.reached("CreateVM.diskCreated")
             }
             let disk = createdDisk ?? diskPath
             let format = createdDisk != nil ? "qcow2" : diskPath.map(DomainXML.imageFormat)
-            let xml = DomainXML.build(name: name, uuid: nil, settings: settings, domainType: domainType,
+            // The UUID is chosen here, so the journal can name the domain before it exists.
+            let uuid = UUID().uuidString.lowercased()
+            let xml = DomainXML.build(name: name, uuid: uuid, settings: settings, domainType: domainType,
                                       diskPath: disk, diskFormat: format, installMedia: installMedia)
-            let uuid = try await context.link.run { connection -> String in
+            try await journal.intend(.defineDomain(uuid: uuid, name: name))
+            CrashPoint.reached("CreateVM.domainIntended")
+            definedUUID = uuid
+            try await services.link.run { connection in
                 do {
-                    return try connection.defineDomain(xml: xml).uuid
-                } catch let error as LibvirtError where error.code == 9 || error.code == 52 {
-                    // VIR_ERR_OPERATION_FAILED / VIR_ERR_DOM_EXIST: the name was taken meanwhile.
-                    throw VMMSError.alreadyExists("\(name): \(error.message)")
+                    _ = try connection.defineDomain(xml: xml)
+                } catch let error as LibvirtError where error.code == .operationFailed || error.code == .domainExists {
+                    // Taken behind our back (virsh define) since the check.
+                    if (try? connection.domain(name: name)) != nil {
+                        throw VMMSError.alreadyExists("a virtual machine named \(name) already exists (\(error.message))")
+                    }
+                    throw error
                 }
             }
-            definedUUID = uuid
+            CrashPoint.reached("CreateVM.domainDefined")
             let autostart = settings.autostart, start = settings.start
-            try await context.link.run { connection in
+            try await services.link.run { connection in
                 let domain = try connection.domain(uuid: uuid)
                 if autostart { try domain.setAutostart(true) }
                 if start { try domain.start() }
             }
-            await context.inventory.refresh(uuid: uuid)
-            context.logger.info("created VM \(name) (\(uuid)) for \(call.sender)")
+            CrashPoint.reached("CreateVM.configured")
+            await services.monitor.refresh(uuid: uuid)
+            await journal.finish()
+            services.audit(caller, "CreateVM \(name) (\(uuid))\(createdDisk.map { " with new disk \($0)" } ?? "")")
             return Paths.vm(uuid: uuid)
         } catch {
             await rollBack(uuid: definedUUID, disk: createdDisk)
+            await journal.finish()
             throw error
         }
     }
@@ -87,17 +104,17 @@ struct VMCreator {
     private func rollBack(uuid: String?, disk: String?) async {
         if let uuid {
             do {
-                try await context.link.run { connection in
-                    let domain = try connection.domain(uuid: uuid)
+                try await services.link.run { connection in
+                    guard let domain = try? connection.domain(uuid: uuid) else { return }
                     if try domain.isActive { try domain.destroy() }
-                    try VMObject.undefine(domain)
+                    try VMInterface.undefine(domain)
                 }
             } catch {
-                context.logger.error("could not remove the half-created VM \(uuid): \(error)")
+                services.logger.error("could not remove the half-created VM \(uuid): \(error)")
             }
-            await context.inventory.refresh(uuid: uuid)
+            await services.monitor.refresh(uuid: uuid)
         }
-        if let disk { await context.disks.delete(paths: [disk]) }
+        if let disk { await services.disks.delete(paths: [disk]) }
     }
 
     /// The settings dictionary as model values; a type the contract never uses is refused.

@@ -1,4 +1,5 @@
 import Foundation
+import VMMSModel
 
 /// Confinement of caller-supplied file paths to the host's storage roots, so an administrator
 /// whom polkit lets create VMs cannot attach `/etc/shadow` as a disk. Paths are resolved with
@@ -25,17 +26,21 @@ enum StorageRoots {
         return parent == "/" ? "/" + name : parent + "/" + name
     }
 
-    /// Checks a file an operation will use: it must exist, be a regular file (or a block
-    /// device when `allowBlockDevice`), and for callers other than root lie inside a root.
-    static func checkFile(_ path: String, roots: [String], callerIsRoot: Bool, what: String,
-                          allowBlockDevice: Bool = false) throws -> String {
+    /// Checks an image an operation will hand to a VM: it must exist and be an image of
+    /// `kind` outside the system's trees (`DiskImageRule`, for every caller), and for callers
+    /// other than root lie inside a storage root, below directories only root can change,
+    /// without a backing file. Returns the resolved path.
+    static func checkImage(_ path: String, roots: [String], callerIsRoot: Bool, what: String,
+                           kind: DiskImageRule.Kind) throws -> String {
         guard path.hasPrefix("/"), !path.utf8.contains(0) else { throw VMMSError.invalidArgs("\(what) must be an absolute path") }
         guard let resolved = resolve(path) else { throw VMMSError.invalidArgs("\(what) \(path) does not exist") }
         var info = stat()
         guard stat(resolved, &info) == 0 else { throw VMMSError.invalidArgs("\(what) \(path) cannot be examined") }
         let type = info.st_mode & S_IFMT
-        guard type == S_IFREG || (allowBlockDevice && type == S_IFBLK) else {
-            throw VMMSError.invalidArgs("\(what) \(path) is not a regular file")
+        let fileType: DiskImageRule.FileType = type == S_IFREG ? .regular : type == S_IFBLK ? .blockDevice : .other
+        let header = fileType == .regular ? firstBytes(of: resolved, count: 16) : []
+        if let problem = DiskImageRule.problem(resolvedPath: resolved, type: fileType, header: header, kind: kind) {
+            throw VMMSError.invalidArgs("\(what): \(problem)")
         }
         if !callerIsRoot {
             guard roots.contains(where: { contains($0, resolved) }) else {
@@ -69,10 +74,15 @@ enum StorageRoots {
 
     /// True for a qcow2 image whose header names a backing file (bytes 8…15, big-endian).
     static func hasBackingFile(_ path: String) -> Bool {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return false }
-        defer { try? handle.close() }
-        guard let header = try? handle.read(upToCount: 16), header.count == 16,
-              header.prefix(4) == Data([0x51, 0x46, 0x49, 0xFB]) else { return false }
+        let header = firstBytes(of: path, count: 16)
+        guard header.count == 16, header.starts(with: [0x51, 0x46, 0x49, 0xFB]) else { return false }
         return header[8..<16].contains { $0 != 0 }
+    }
+
+    /// Up to `count` bytes from the start of a file; empty when it cannot be read.
+    static func firstBytes(of path: String, count: Int) -> [UInt8] {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return [] }
+        defer { try? handle.close() }
+        return (try? handle.read(upToCount: count)).map { [UInt8]($0) } ?? []
     }
 }

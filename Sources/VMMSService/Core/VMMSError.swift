@@ -1,5 +1,6 @@
 import DBus
 import Libvirt
+import VMMSModel
 
 /// Errors of the service's own vocabulary. Only `dbusError` turns them into the names of the
 /// contract, in one exhaustive switch, so adding a case without a name does not compile.
@@ -14,6 +15,7 @@ public enum VMMSError: Error, Sendable, Equatable {
     case hypervisorUnavailable(String)
     case cancelled(String)
     case timeout(String)
+    case insufficientResources(String)
     case failed(String)
 
     public static let prefix = "org.example.VMMS1.Error."
@@ -30,6 +32,7 @@ public enum VMMSError: Error, Sendable, Equatable {
         case .hypervisorUnavailable(let m): DBusError(Self.prefix + "HypervisorUnavailable", m)
         case .cancelled(let m): DBusError(Self.prefix + "Cancelled", m)
         case .timeout(let m): DBusError(Self.prefix + "Timeout", m)
+        case .insufficientResources(let m): DBusError(Self.prefix + "InsufficientResources", m)
         case .failed(let m): DBusError(Self.prefix + "Failed", m)
         }
     }
@@ -44,6 +47,17 @@ public enum VMMSError: Error, Sendable, Equatable {
     }
 }
 
+extension VMMSError {
+    /// The model's refusals in the contract's vocabulary.
+    init(_ error: VMModelError) {
+        switch error {
+        case .notFound(let m): self = .notFound(m)
+        case .invalidState(let current, let m): self = .invalidState(current: current.rawValue, message: m)
+        case .alreadyExists(let m): self = .alreadyExists(m)
+        }
+    }
+}
+
 /// Runs a handler body and converts whatever it throws into a `DBusError`, the only form the
 /// object server sends.
 func translatingErrors<T: Sendable>(_ body: () async throws -> T) async throws -> T {
@@ -51,7 +65,13 @@ func translatingErrors<T: Sendable>(_ body: () async throws -> T) async throws -
         return try await body()
     } catch let error as VMMSError {
         throw error.dbusError
+    } catch let error as VMModelError {
+        throw VMMSError(error).dbusError
     } catch let error as LibvirtError {
         throw VMMSError(error).dbusError
+    } catch let error as DBusError {
+        throw error
+    } catch {
+        throw VMMSError.failed(String(describing: error)).dbusError
     }
 }

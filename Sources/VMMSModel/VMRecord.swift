@@ -1,0 +1,77 @@
+/// Everything the VM object publishes, read from libvirt and kept in memory.
+public struct VMRecord: Sendable, Equatable {
+    public var uuid: String
+    public var name: String
+    /// libvirt's state mapped to the contract's; the model shows a running operation's
+    /// transition (Starting, Saving, Stopping) instead while it lasts.
+    public var state: VMState
+    public var configuration: VMConfiguration
+    public var autostart: Bool
+    public var memoryAssignedBytes: UInt64
+    /// Capacity of each disk image by path, where libvirt knows it.
+    public var diskCapacities: [String: UInt64]
+
+    public init(uuid: String, name: String, state: VMState, configuration: VMConfiguration, autostart: Bool = false,
+                memoryAssignedBytes: UInt64 = 0, diskCapacities: [String: UInt64] = [:]) {
+        self.uuid = uuid
+        self.name = name
+        self.state = state
+        self.configuration = configuration
+        self.autostart = autostart
+        self.memoryAssignedBytes = memoryAssignedBytes
+        self.diskCapacities = diskCapacities
+    }
+}
+
+/// What changes while a VM runs, read without its definition.
+public struct VMRunState: Sendable, Equatable {
+    public var state: VMState
+    /// False when libvirt could not say whether a shut-off domain has a managed-save image:
+    /// then Off and Saved cannot be told apart, and the model keeps what it showed.
+    public var savedStateKnown: Bool
+    public var memoryAssignedBytes: UInt64
+
+    public init(state: VMState, savedStateKnown: Bool = true, memoryAssignedBytes: UInt64) {
+        self.state = state
+        self.savedStateKnown = savedStateKnown
+        self.memoryAssignedBytes = memoryAssignedBytes
+    }
+}
+
+/// A whole VM read from libvirt, with what could not be read this time marked as such, so a
+/// passing libvirt error never becomes an announced change (Autostart false, Saved → Off,
+/// capacity 0).
+public struct VMFullReading: Sendable, Equatable {
+    public var record: VMRecord
+    public var autostartKnown: Bool
+    public var savedStateKnown: Bool
+    /// Disks whose capacity could not be read; they keep the one read before.
+    public var unreadCapacities: Set<String>
+
+    public init(record: VMRecord, autostartKnown: Bool = true, savedStateKnown: Bool = true, unreadCapacities: Set<String> = []) {
+        self.record = record
+        self.autostartKnown = autostartKnown
+        self.savedStateKnown = savedStateKnown
+        self.unreadCapacities = unreadCapacities
+    }
+
+    /// The record to keep: this reading, with the parts it could not read taken from `old`.
+    public func merged(into old: VMRecord?) -> VMRecord {
+        var record = self.record
+        guard let old else { return record }
+        if !autostartKnown { record.autostart = old.autostart }
+        if !savedStateKnown, record.state == .off, old.state == .saved { record.state = .saved }
+        for path in unreadCapacities {
+            if let capacity = old.diskCapacities[path] { record.diskCapacities[path] = capacity }
+        }
+        return record
+    }
+}
+
+/// One reading of a VM from libvirt.
+public enum VMReading: Sendable, Equatable {
+    /// The whole VM; nil: libvirt has no such domain (any more).
+    case full(VMFullReading?)
+    /// Only its run state, for events and operations that cannot change the definition.
+    case runState(VMRunState)
+}

@@ -1,0 +1,59 @@
+import Foundation
+import Libvirt
+import Logging
+import VMMSModel
+
+/// Undoes what interrupted operations left, on every new libvirt connection (the first one
+/// after a crash does the work; later ones find nothing). Runs before the VMs are read, so
+/// no client ever sees a half-made VM.
+struct JournalRecovery: ConnectionWatcher {
+    let journal: OperationJournal
+    let logger: Logger
+
+    func attach(_ connection: LibvirtConnection) async throws -> [any Sendable] {
+        let (entries, unreadable) = await journal.interrupted()
+        for path in unreadable { logger.error("cannot read the interrupted operation in \(path); left for an administrator") }
+        for entry in entries {
+            logger.warning("undoing \(entry.operation) by \(entry.caller), interrupted at step \(entry.steps.count) (started \(entry.started))")
+            let steps = entry.steps
+            let failures = try await Self.worker.run { () -> [String] in
+                var failures: [String] = []
+                for step in steps.reversed() {
+                    do { try Self.undo(step, connection: connection) } catch { failures.append("\(step): \(error)") }
+                }
+                return failures
+            }
+            if failures.isEmpty {
+                await journal.discard(entry)
+            } else {
+                // Kept: the next connection tries again rather than forgetting an orphan.
+                logger.error("could not undo every step of \(entry.operation): \(failures.joined(separator: "; "))")
+            }
+        }
+        return []
+    }
+
+    /// Recovery is rare and short; a worker of its own keeps it off the cooperative pool.
+    private static let worker = LibvirtWorker()
+
+    /// Undoes one step; a step whose effect is not there (never carried out) is fine.
+    static func undo(_ step: JournalStep, connection: LibvirtConnection) throws {
+        switch step {
+        case .defineDomain(let uuid, _):
+            guard let domain = try? connection.domain(uuid: uuid) else { return }
+            if try domain.isActive { try domain.destroy() }
+            try VMInterface.undefine(domain)
+        case .createDisk(let path):
+            // Only an image no domain uses: never delete what a VM depends on.
+            for domain in try connection.allDomains() {
+                guard let xml = try? domain.xml(flags: [.inactive]) else { continue }
+                if (try? DomainXML.parse(xml))?.hardDisks.contains(where: { $0.path == path }) ?? true { return }
+            }
+            if let volume = try? connection.volume(path: path) {
+                try volume.delete()
+            } else if FileManager.default.fileExists(atPath: path) {
+                try FileManager.default.removeItem(atPath: path)
+            }
+        }
+    }
+}

@@ -1,0 +1,339 @@
+import DBus
+import Libvirt
+import VMMSModel
+
+/// `org.example.VMMS1.VM`: one object per libvirt domain, at a path made from its UUID.
+enum VMKind: ObjectKind {
+    static let interface = InterfaceDescription(
+        name: "org.example.VMMS1.VM",
+        methods: [
+            .init("Start"),
+            .init("Shutdown", in: [.init("options", "a{sv}")]),
+            .init("TurnOff"),
+            .init("Save"),
+            .init("Pause"),
+            .init("Resume"),
+            .init("Reset"),
+            .init("Reboot"),
+            .init("Rename", in: [.init("new_name", "s")]),
+            .init("SetProcessor", in: [.init("count", "u"), .init("options", "a{sv}")]),
+            .init("SetMemory", in: [.init("startup_bytes", "t"), .init("options", "a{sv}")]),
+            .init("SetSecureBoot", in: [.init("enabled", "b")]),
+            .init("AddHardDisk", in: [.init("options", "a{sv}")], out: [.init("path", "s")]),
+            .init("RemoveHardDisk", in: [.init("path", "s"), .init("options", "a{sv}")]),
+            .init("Delete", in: [.init("options", "a{sv}")]),
+        ],
+        properties: [
+            .init("Name", "s"),
+            .init("UUID", "s", changeSignal: .const),
+            .init("State", "s"),
+            .init("Generation", "u"),
+            .init("SecureBoot", "b"),
+            .init("ProcessorCount", "u"),
+            .init("ProcessorReserve", "u"),
+            .init("ProcessorMaximum", "u"),
+            .init("ProcessorRelativeWeight", "u"),
+            .init("MemoryStartupBytes", "t"),
+            .init("DynamicMemoryEnabled", "b"),
+            .init("MemoryMinimumBytes", "t"),
+            .init("MemoryMaximumBytes", "t"),
+            .init("MemoryAssignedBytes", "t"),
+            .init("HardDisks", "a(sst)"),
+            .init("NetworkAdapters", "a(so)"),
+            .init("Checkpoints", "ao"),
+            .init("Autostart", "b", access: .readwrite),
+            .init("Notes", "s", access: .readwrite),
+        ])
+
+    static let hostList: String? = "VirtualMachines"
+
+    static func path(of record: VMRecord) -> ObjectPath { Paths.vm(uuid: record.uuid) }
+
+    static func values(of record: VMRecord) -> [String: DBusValue] {
+        let c = record.configuration
+        return [
+            "Name": .string(record.name),
+            "UUID": .string(record.uuid),
+            "State": .string(record.state.rawValue),
+            "Generation": .uint32(c.generation),
+            "SecureBoot": .boolean(c.secureBoot),
+            "ProcessorCount": .uint32(c.processorCount),
+            "ProcessorReserve": .uint32(c.processorReserve),
+            "ProcessorMaximum": .uint32(c.processorMaximum),
+            "ProcessorRelativeWeight": .uint32(c.processorRelativeWeight),
+            "MemoryStartupBytes": .uint64(c.memoryStartupBytes),
+            "DynamicMemoryEnabled": .boolean(c.dynamicMemoryEnabled),
+            "MemoryMinimumBytes": .uint64(c.memoryMinimumBytes),
+            "MemoryMaximumBytes": .uint64(c.memoryMaximumBytes),
+            "MemoryAssignedBytes": .uint64(record.memoryAssignedBytes),
+            "HardDisks": .array("(sst)", c.hardDisks.map {
+                .structure([.string($0.path), .string($0.format), .uint64(record.diskCapacities[$0.path] ?? 0)])
+            }),
+            // Switch objects are not published yet, so every adapter names no switch ("/").
+            "NetworkAdapters": .array("(so)", c.networkAdapters.map { .structure([.string($0.mac), .objectPath(.root)]) }),
+            "Checkpoints": .objectPaths([]),
+            "Autostart": .boolean(record.autostart),
+            "Notes": .string(c.notes),
+        ]
+    }
+}
+
+/// The handlers of one VM object. Every handler has the same shape: decode and validate the
+/// arguments (nothing touched yet), authorize, hold the VM and check it again in its current
+/// state (it may have changed while polkit answered), act through libvirt on the worker,
+/// and reply once the model shows the result.
+struct VMInterface: DBusInterface {
+    let description = VMKind.interface
+    let uuid: String
+    let services: Services
+
+    var vms: VMModel { services.vms }
+
+    /// Shutdown waits this long for the guest unless told otherwise, like Stop-VM.
+    static let defaultShutdownTimeout: UInt32 = 120
+    static let maximumShutdownTimeout: UInt32 = 3600
+    /// States in which the definition may change. Not Saved: the saved image holds the old
+    /// hardware and restoring it onto different hardware fails, as on Hyper-V.
+    static let configurable: Set<VMState> = [.off, .running, .paused]
+
+    func call(_ call: MethodCall) async throws -> [DBusValue] {
+        try await translatingErrors {
+            switch call.member {
+            case "Start": try await start(call)
+            case "Shutdown": try await shutdown(call)
+            case "TurnOff":
+                // May cut a Shutdown or Start short, so it runs beside whatever holds the VM.
+                try await power(call, allowed: [.running, .paused, .starting, .stopping, .saving, .crashed], beside: true) {
+                    try $0.destroy()
+                }
+            case "Save": try await power(call, allowed: [.running, .paused], showing: .saving) { try $0.managedSave() }
+            case "Pause": try await power(call, allowed: [.running]) { try $0.suspend() }
+            case "Resume": try await power(call, allowed: [.paused]) { try $0.resume() }
+            case "Reset": try await power(call, allowed: [.running, .paused]) { try $0.reset() }
+            case "Reboot": try await power(call, allowed: [.running]) { try $0.reboot() }
+            case "Rename": try await rename(call)
+            case "Delete": try await delete(call)
+            case "SetProcessor": try await setProcessor(call)
+            case "SetMemory": try await setMemory(call)
+            case "SetSecureBoot": try await setSecureBoot(call)
+            case "AddHardDisk": return [.string(try await addHardDisk(call))]
+            case "RemoveHardDisk": try await removeHardDisk(call)
+            default: throw VMMSError.notSupported("\(call.member) is not implemented")
+            }
+            return []
+        }
+    }
+
+    // MARK: Helpers every handler uses
+
+    /// The VM as clients see it, or NotFound when it vanished (possibly while polkit answered).
+    func current() throws -> VMRecord {
+        guard let record = vms.record(uuid: uuid) else {
+            throw VMMSError.notFound("the virtual machine \(uuid) no longer exists")
+        }
+        return record
+    }
+
+    func authorize(_ call: MethodCall, _ action: Action, verb: String) async throws {
+        let record = try current()
+        try await services.authorizer.authorize(call, action, AuthorizationDetails(verb: verb, vmName: record.name, vmUUID: uuid))
+    }
+
+    /// Runs `body` on the domain on the libvirt worker.
+    func withDomain<T: Sendable>(_ body: @escaping @Sendable (LibvirtDomain) throws -> T) async throws -> T {
+        try await withConnection { _, domain in try body(domain) }
+    }
+
+    /// Runs `body` with the connection and the domain on the libvirt worker; a domain that is
+    /// gone is the contract's NotFound.
+    func withConnection<T: Sendable>(_ body: @escaping @Sendable (LibvirtConnection, LibvirtDomain) throws -> T) async throws -> T {
+        let uuid = self.uuid
+        do {
+            return try await services.link.run { connection in try body(connection, try connection.domain(uuid: uuid)) }
+        } catch let error as LibvirtError where error.isNoDomain {
+            throw VMMSError.notFound("the virtual machine \(uuid) no longer exists")
+        }
+    }
+
+    /// Holds the VM for `verb` (refused unless it is in one of `allowed`), shown as `showing`
+    /// meanwhile, runs `body`, then waits until the model shows the result (`full`: the
+    /// definition changed, read it whole). libvirt's "not valid in this state" (another client
+    /// got there first) is the contract's InvalidState, naming the state the VM is in now.
+    @discardableResult
+    func operation<T: Sendable>(_ verb: String, allowed: Set<VMState>, showing: VMState? = nil, beside: Bool = false,
+                                hint: String? = nil, full: Bool = false,
+                                _ body: @Sendable (VMRecord) async throws -> T) async throws -> T {
+        let (token, record) = try vms.beginOperation(uuid: uuid, verb: verb, allowed: allowed, showing: showing,
+                                                     beside: beside, hint: hint)
+        let result: Result<T, any Error>
+        do { result = .success(try await body(record)) } catch { result = .failure(error) }
+        vms.operationActed(token)
+        await services.monitor.refresh(uuid: uuid, full: full)
+        vms.finishOperation(token)
+        switch result {
+        case .success(let value):
+            return value
+        case .failure(let error as LibvirtError) where error.code == .operationInvalid:
+            let now = vms.record(uuid: uuid)?.state ?? record.state
+            throw VMMSError.invalidState(current: now.rawValue, message: "cannot \(verb) \(record.name): \(error.message)")
+        case .failure(let error):
+            throw error
+        }
+    }
+
+    // MARK: Power
+
+    /// A power operation: allowed only from `allowed` states, shown as `showing` while it runs.
+    private func power(_ call: MethodCall, allowed: Set<VMState>, showing: VMState? = nil, beside: Bool = false,
+                       _ act: @escaping @Sendable (LibvirtDomain) throws -> Void) async throws {
+        try await authorize(call, .vmPower, verb: call.member)
+        let record = try await operation(call.member, allowed: allowed, showing: showing, beside: beside) { record in
+            try await withDomain(act)
+            return record
+        }
+        services.audit(await call.caller(), "\(call.member) \(record.name) (\(uuid))")
+    }
+
+    private func start(_ call: MethodCall) async throws {
+        try await authorize(call, .vmPower, verb: "Start")
+        let record = try await operation("Start", allowed: [.off, .saved], showing: .starting) { record in
+            // Admission after authorization: a refused caller learns nothing about the host.
+            try await services.reserves.admit(record, excluding: uuid, services: services) {
+                try await withDomain { try VMInterface.start($0) }
+            }
+            return record
+        }
+        services.audit(await call.caller(), "Start \(record.name) (\(uuid))")
+    }
+
+    /// Start, with a fresh NVRAM when the firmware changed since the last start.
+    static func start(_ domain: LibvirtDomain) throws {
+        let metadata = (try? domain.metadata(type: .element, uri: VMMetadata.namespace, flags: .config))
+            .flatMap { $0 }.flatMap { try? VMMetadata.parse($0) }
+        guard var metadata, metadata.resetNVRAM == true else {
+            try domain.start()
+            return
+        }
+        do {
+            try domain.start(flags: .resetNVRAM)
+        } catch let error as LibvirtError where error.code == .invalidArg || error.code == .noSupport {
+            // A driver without NVRAM (libvirt's test driver).
+            try domain.start()
+        }
+        metadata.resetNVRAM = nil
+        try? domain.setMetadata(type: .element, value: metadata.elementForSetMetadata,
+                                key: VMMetadata.prefix, uri: VMMetadata.namespace, flags: .config)
+    }
+
+    private func shutdown(_ call: MethodCall) async throws {
+        let options = try Options(call.arguments.first, method: "Shutdown", allowed: ["Force": "b", "TimeoutSeconds": "u"])
+        let force = options.bool("Force") ?? false
+        let timeout = options.uint32("TimeoutSeconds") ?? Self.defaultShutdownTimeout
+        guard timeout >= 1, timeout <= Self.maximumShutdownTimeout else {
+            throw VMMSError.invalidArgs("TimeoutSeconds must be between 1 and \(Self.maximumShutdownTimeout)")
+        }
+        try await authorize(call, .vmPower, verb: "Shutdown")
+        let record = try await operation("Shutdown", allowed: [.running], showing: .stopping) { record in
+            try await withDomain { try $0.shutdown() }
+            let off = await vms.wait(uuid: uuid, timeout: .seconds(Int(timeout))) { record in
+                record == nil || record?.state == .off || record?.state == .crashed
+            }
+            if !off {
+                guard force else {
+                    throw VMMSError.timeout("the guest in \(record.name) did not shut down within \(timeout) seconds; call again with Force to turn it off after the timeout, or TurnOff")
+                }
+                try await withDomain { try $0.destroy() }
+            }
+            return record
+        }
+        services.audit(await call.caller(), "Shutdown \(record.name) (\(uuid))")
+    }
+
+    // MARK: Rename and Delete
+
+    private func rename(_ call: MethodCall) async throws {
+        guard let newName = call.arguments.first?.string else { throw VMMSError.invalidArgs("Rename takes a name") }
+        if let problem = VMNameRule.validate(newName) { throw VMMSError.invalidArgs(problem) }
+        try await authorize(call, .vmConfigure, verb: "Rename")
+        let old = try current()
+        if old.name == newName { return }
+        // Claimed before libvirt is asked: of two renames to one name, one gets AlreadyExists.
+        let reservation = try vms.reserveName(newName, owner: uuid)
+        defer { vms.release(reservation) }
+        try await operation("Rename", allowed: [.off], hint: "turn it off first; libvirt renames only VMs that are off", full: true) { _ in
+            do {
+                try await withDomain { try $0.rename(to: newName) }
+            } catch let error as LibvirtError where error.code == .operationInvalid || error.code == .domainExists {
+                if let other = vms.uuid(named: newName), other != uuid {
+                    throw VMMSError.alreadyExists("a virtual machine named \(newName) already exists")
+                }
+                throw error
+            }
+        }
+        services.audit(await call.caller(), "Rename \(old.name) to \(newName) (\(uuid))")
+    }
+
+    private func delete(_ call: MethodCall) async throws {
+        let options = try Options(call.arguments.first, method: "Delete", allowed: ["DeleteDisks": "b", "Force": "b"])
+        let deleteDisks = options.bool("DeleteDisks") ?? false
+        let force = options.bool("Force") ?? false
+        try await authorize(call, .vmDelete, verb: "Delete")
+        let stopped: Set<VMState> = [.off, .saved, .crashed]
+        let roots = services.host.settings.storageRoots
+        let (record, disks) = try await operation("Delete", allowed: force ? Set(VMState.allCases) : stopped,
+                                                  hint: "turn it off first, or pass Force", full: true) { record in
+            // Only images vmms made (in one of its pools) or inside the storage paths, and
+            // only those no other VM uses.
+            let candidates = deleteDisks ? record.configuration.hardDisks.map(\.path).filter {
+                services.vmUsingDisk($0, except: uuid) == nil
+            } : []
+            let disks = try await services.disks.deletable(candidates, roots: roots)
+            try await withDomain { domain in
+                if try domain.isActive { try domain.destroy() }
+                try VMInterface.undefine(domain)
+            }
+            return (record, disks)
+        }
+        if !disks.isEmpty { await services.disks.delete(paths: disks) }
+        services.audit(await call.caller(), "Delete \(record.name) (\(uuid))\(disks.isEmpty ? "" : ", deleting \(disks.joined(separator: ", "))")")
+    }
+
+    /// Removes the definition with everything libvirt keeps beside it; older drivers (and the
+    /// test driver) reject some flags, so fall back to fewer.
+    static func undefine(_ domain: LibvirtDomain) throws {
+        do {
+            try domain.undefine(flags: [.managedSave, .snapshotsMetadata, .checkpointsMetadata, .nvram])
+        } catch let error as LibvirtError where error.isNoDomain {
+            return
+        } catch {
+            try domain.undefine(flags: [.managedSave])
+        }
+    }
+
+    // MARK: Writable properties
+
+    func setProperty(_ name: String, _ value: DBusValue, _ call: MethodCall) async throws {
+        try await translatingErrors {
+            switch name {
+            case "Notes":
+                guard let notes = value.string else { throw VMMSError.invalidArgs("Notes must be a string") }
+                guard notes.count <= 4096 else { throw VMMSError.invalidArgs("Notes are limited to 4096 characters") }
+                try await configure(call, verb: "SetNotes") { domain in
+                    try domain.setMetadata(type: .description, value: notes.isEmpty ? nil : notes, flags: .config)
+                }
+            case "Autostart":
+                guard let enabled = value.boolean else { throw VMMSError.invalidArgs("Autostart must be a boolean") }
+                try await configure(call, verb: "SetAutostart") { domain in try domain.setAutostart(enabled) }
+            default:
+                throw VMMSError.invalidArgs("property \(name) is not writable")
+            }
+            services.audit(await call.caller(), "set \(name) of \(try current().name) (\(uuid))")
+        }
+    }
+
+    /// A configuration change that any state allows: authorized as vm.configure, held, re-read.
+    private func configure(_ call: MethodCall, verb: String, _ body: @escaping @Sendable (LibvirtDomain) throws -> Void) async throws {
+        try await authorize(call, .vmConfigure, verb: verb)
+        try await operation(verb, allowed: Set(VMState.allCases), full: true) { _ in try await withDomain(body) }
+    }
+}

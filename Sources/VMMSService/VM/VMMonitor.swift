@@ -1,0 +1,245 @@
+import Libvirt
+import Logging
+import Synchronization
+import VMMSModel
+
+/// Keeps the VM model current: reads domains from libvirt after its events, after vmms's own
+/// operations, at start-up and after a reconnect, and hands the readings to the model.
+///
+/// Refreshes of one VM run one at a time; one requested meanwhile runs once more afterwards,
+/// so the last reading always matches libvirt. Reads never reach libvirt: they are answered
+/// from the model (through the publisher).
+final class VMMonitor: Sendable {
+    private struct RefreshState {
+        var running: Set<String> = []
+        /// VMs to read once more after the running refresh; true: in full.
+        var again: [String: Bool] = [:]
+        var waiters: [String: [CheckedContinuation<Void, Never>]] = [:]
+    }
+
+    /// A device the service waits to see leave a running VM (RemoveHardDisk, adapters).
+    private struct DeviceKey: Hashable {
+        let uuid: String
+        let alias: String
+    }
+
+    private enum DeviceWait {
+        case pending(CheckedContinuation<Bool, Never>?)
+        case done(Bool)
+    }
+
+    let link: HypervisorLink
+    let vms: VMModel
+    let logger: Logger
+    private let refreshes = Mutex(RefreshState())
+    private let devices = Mutex<[DeviceKey: DeviceWait]>([:])
+
+    init(link: HypervisorLink, vms: VMModel, logger: Logger) {
+        self.link = link
+        self.vms = vms
+        self.logger = logger
+    }
+
+    // MARK: Start-up and reconnect
+
+    /// Concurrent libvirt readers for `synchronize`.
+    static let synchronizeReaders = 4
+
+    /// Reads every domain and brings the model in line with it. Readings that events bring
+    /// meanwhile are newer and win (the model drops older ones).
+    func synchronize(_ connection: LibvirtConnection) async throws {
+        let number = vms.beginReading()
+        // Only VMs known before the listing can be missing from it: one defined meanwhile is
+        // added by its own refresh, not removed here.
+        let known = Set(vms.uuids)
+        let domains = try await link.worker.run { try connection.allDomains() }
+        // Each reading is a few libvirt round trips, mostly spent waiting for libvirtd; several
+        // readers on the (thread-safe) connection overlap those waits.
+        let readers = min(Self.synchronizeReaders, max(1, domains.count / 16))
+        let (readings, unreadable) = try await withThrowingTaskGroup(of: ([VMFullReading], [String]).self) { group in
+            for reader in 0..<readers {
+                let share = stride(from: reader, to: domains.count, by: readers).map { domains[$0] }
+                group.addTask {
+                    try await self.link.worker.run {
+                        var readings: [VMFullReading] = [], failed: [String] = []
+                        for domain in share {
+                            do {
+                                readings.append(try DomainReader.read(domain, connection: connection))
+                            } catch {
+                                // Not read now (undefined meanwhile, or a passing error): its
+                                // events or the next refresh decide, not its absence here.
+                                failed.append((try? domain.uuid) ?? "")
+                            }
+                        }
+                        return (readings, failed)
+                    }
+                }
+            }
+            var all: [String: VMFullReading] = [:], failed: Set<String> = []
+            all.reserveCapacity(domains.count)
+            for try await part in group {
+                for reading in part.0 { all[reading.record.uuid] = reading }
+                failed.formUnion(part.1)
+            }
+            return (all, failed)
+        }
+        vms.applyListing(readings, unreadable: unreadable, known: known, number: number)
+        logger.info("\(readings.count) virtual machines in libvirt")
+    }
+
+    /// Reads every VM again in full, one after the other: the slow net under what neither
+    /// events nor the definition watch announce.
+    func reconcile() async {
+        for uuid in vms.uuids {
+            if Task.isCancelled { return }
+            await refresh(uuid: uuid)
+        }
+    }
+
+    // MARK: Events
+
+    /// Subscribes to the connection's domain events; every event refreshes its VM.
+    func watchEvents(_ connection: LibvirtConnection) throws -> EventRegistration {
+        try connection.registerDomainEvents { [self] event in
+            switch event {
+            case .deviceRemoved(let uuid, let alias): deviceLeft(DeviceKey(uuid: uuid, alias: alias), removed: true)
+            case .deviceRemovalFailed(let uuid, let alias): deviceLeft(DeviceKey(uuid: uuid, alias: alias), removed: false)
+            default: break
+            }
+            let uuid = event.uuid
+            let full = Self.changesDefinition(event)
+            Task { await self.refresh(uuid: uuid, full: full) }
+        }
+    }
+
+    /// Whether an event may have changed the definition (then the VM is read in full) or only
+    /// its run state: power transitions, the balloon, guest events.
+    static func changesDefinition(_ event: DomainEvent) -> Bool {
+        switch event {
+        case .lifecycle:
+            return event.lifecycleEvent == .defined || event.lifecycleEvent == .undefined
+        case .balloonChange, .reboot, .rtcChange, .watchdog, .ioError, .controlError,
+             .pmWakeup, .pmSuspend, .pmSuspendDisk, .jobCompleted, .agentLifecycle:
+            return false
+        case .deviceAdded, .deviceRemoved, .deviceRemovalFailed, .metadataChange:
+            return true
+        }
+    }
+
+    // MARK: Devices leaving a running VM
+
+    /// Starts listening for the removal of device `alias` from `uuid`; call before asking
+    /// libvirt to detach it, then `waitForRemoval`.
+    func expectRemoval(uuid: String, alias: String) {
+        devices.withLock { $0[DeviceKey(uuid: uuid, alias: alias)] = .pending(nil) }
+    }
+
+    /// Waits for libvirt's device-removed event for a device `expectRemoval` named: true when
+    /// the guest let it go, false when it refused or `timeout` passed.
+    func waitForRemoval(uuid: String, alias: String, timeout: Duration) async -> Bool {
+        let key = DeviceKey(uuid: uuid, alias: alias)
+        let timer = Task {
+            try? await Task.sleep(for: timeout)
+            self.deviceLeft(key, removed: false)
+        }
+        defer { timer.cancel() }
+        return await withCheckedContinuation { continuation in
+            let early = devices.withLock { waits -> Bool? in
+                switch waits[key] {
+                case .done(let removed)?:
+                    waits[key] = nil
+                    return removed
+                case .pending?:
+                    waits[key] = .pending(continuation)
+                    return nil
+                case nil:
+                    return false
+                }
+            }
+            if let early { continuation.resume(returning: early) }
+        }
+    }
+
+    private func deviceLeft(_ key: DeviceKey, removed: Bool) {
+        let waiting = devices.withLock { waits -> CheckedContinuation<Bool, Never>? in
+            guard case .pending(let continuation)? = waits[key] else { return nil }
+            if let continuation {
+                waits[key] = nil
+                return continuation
+            }
+            waits[key] = .done(removed)
+            return nil
+        }
+        waiting?.resume(returning: removed)
+    }
+
+    // MARK: Refreshing
+
+    /// Reads one VM again from libvirt and hands the reading to the model. `full: false` reads
+    /// only its run state (three libvirt calls instead of the XML and everything else), for
+    /// events and operations that cannot have changed the definition.
+    func refresh(uuid: String, full: Bool = true) async {
+        let proceed = refreshes.withLock { s -> Bool in
+            if s.running.contains(uuid) {
+                s.again[uuid] = (s.again[uuid] ?? false) || full
+                return false
+            }
+            s.running.insert(uuid)
+            return true
+        }
+        guard proceed else {
+            // The running refresh reads libvirt once more for us; return when it has.
+            await withCheckedContinuation { continuation in
+                let done = refreshes.withLock { s -> Bool in
+                    guard s.running.contains(uuid) else { return true }
+                    s.waiters[uuid, default: []].append(continuation)
+                    return false
+                }
+                if done { continuation.resume() }
+            }
+            return
+        }
+        var full = full
+        while true {
+            await refreshOnce(uuid: uuid, full: full)
+            let finished = refreshes.withLock { s -> [CheckedContinuation<Void, Never>]? in
+                if let again = s.again.removeValue(forKey: uuid) {
+                    full = again
+                    return nil
+                }
+                s.running.remove(uuid)
+                return s.waiters.removeValue(forKey: uuid) ?? []
+            }
+            if let finished {
+                finished.forEach { $0.resume() }
+                break
+            }
+        }
+    }
+
+    private func refreshOnce(uuid: String, full: Bool) async {
+        let number = vms.beginReading()
+        let known = vms.contains(uuid: uuid)
+        let reading: VMReading
+        do {
+            reading = try await link.run { connection -> VMReading in
+                do {
+                    let domain = try connection.domain(uuid: uuid)
+                    if !full, known { return .runState(try DomainReader.readRunState(domain)) }
+                    return .full(try DomainReader.read(domain, connection: connection))
+                } catch let error as LibvirtError where error.isNoDomain {
+                    return .full(nil)
+                }
+            }
+        } catch let error as VMMSError {
+            // No connection: the resynchronisation after the reconnect catches up.
+            logger.debug("cannot refresh VM \(uuid): \(error)")
+            return
+        } catch {
+            // A failed reading changes nothing; the next event or refresh tries again.
+            logger.warning("cannot refresh VM \(uuid): \(error)")
+            return
+        }
+        vms.apply(uuid: uuid, reading, number: number)
+    }
+}
