@@ -31,21 +31,9 @@ build: deps
 	$(SWIFT) build --product vmmsd
 
 # A private session bus and libvirt's built-in test driver: no root, no libvirtd.
-run: build
-	@mkdir -p $(RUN_DIR)
-	@rm -f $(RUN_DIR)/bus
-	@trap 'kill $$VMMSD $$BUS 2>/dev/null; wait 2>/dev/null; echo; echo "vmms stopped."' EXIT INT TERM; \
-	dbus-daemon --session --nofork --nopidfile --address=unix:path=$(RUN_DIR)/bus & BUS=$$!; \
-	for i in $$(seq 100); do [ -S $(RUN_DIR)/bus ] && break; sleep 0.05; done; \
-	$(SWIFT) build --product vmmsd --show-bin-path >/dev/null; \
-	"$$($(SWIFT) build --show-bin-path)/vmmsd" --address unix:path=$(RUN_DIR)/bus --connect test:///default \
-	  --state-dir $(RUN_DIR)/state & VMMSD=$$!; \
-	echo; echo "vmms is running on a private bus. Try, in another terminal:"; \
-	echo "  busctl --address=unix:path=$(RUN_DIR)/bus introspect org.example.VMMS1 /org/example/VMMS1/Host"; \
-	echo "  gdbus call --address unix:path=$(RUN_DIR)/bus --dest org.example.VMMS1 --object-path /org/example/VMMS1 \\"; \
-	echo "        --method org.freedesktop.DBus.ObjectManager.GetManagedObjects"; \
-	echo "Press Ctrl-C to stop."; echo; \
-	wait $$VMMSD
+# VMMSD_BIN=path runs that binary instead of building (the tests do, from inside swift test).
+run: $(if $(VMMSD_BIN),deps,build)
+	@scripts/run.sh "$(if $(VMMSD_BIN),$(VMMSD_BIN),$$($(SWIFT) build --show-bin-path)/vmmsd)" $(RUN_DIR)
 
 # Everything: unit tests, private-bus tests, and (as root) the real stack: system bus,
 # polkitd with our policy and rules, libvirtd + QEMU, and the test users.

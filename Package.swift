@@ -59,7 +59,8 @@ let package = Package(
         .testTarget(name: "IntegrationTests", dependencies: ["DBus", "Spawn", "TestSupport"]),
         // `make install` into a staging root and for real, D-Bus activation.
         .testTarget(name: "InstallTests", dependencies: ["DBus", "TestSupport"]),
-        .testTarget(name: "VMMSServiceTests", dependencies: ["VMMSService", "DBus", "Libvirt", "VMMSModel", "Spawn", "TestSupport"]),
+        .testTarget(name: "VMMSServiceTests", dependencies: ["VMMSService", "DBus", "Libvirt", "VMMSModel", "Spawn", "TestSupport"],
+                    exclude: ["Scripts"]),
     ],
     swiftLanguageModes: [.v6]
 )

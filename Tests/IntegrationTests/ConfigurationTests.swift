@@ -111,7 +111,8 @@ struct ConfigurationTests {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             func poolNames(at path: String) async throws -> [String] {
                 var found: [String] = []
-                for pool in try await virsh(["pool-list", "--all", "--name"]).stdout.split(separator: "\n").map(String.init) where !pool.isEmpty {
+                for pool in try await virsh(["pool-list", "--all", "--name"]).stdout.split(separator: "\n")
+                    .map({ $0.trimmingCharacters(in: .whitespaces) }) where !pool.isEmpty {
                     if try await virsh(["pool-dumpxml", pool]).stdout.contains("<path>\(path)</path>") { found.append(pool) }
                 }
                 return found
@@ -119,7 +120,7 @@ struct ConfigurationTests {
             defer {
                 // The pool vmms made for the temporary directory goes with it.
                 let pools = (try? runCommandSync("/usr/bin/virsh", ["-c", "qemu:///system", "pool-list", "--all", "--name"]).stdout) ?? ""
-                for pool in pools.split(separator: "\n").map(String.init) where !pool.isEmpty {
+                for pool in pools.split(separator: "\n").map({ $0.trimmingCharacters(in: .whitespaces) }) where !pool.isEmpty {
                     if let xml = try? runCommandSync("/usr/bin/virsh", ["-c", "qemu:///system", "pool-dumpxml", pool]).stdout,
                        xml.contains("<path>\(directory)</path>") {
                         _ = try? runCommandSync("/usr/bin/virsh", ["-c", "qemu:///system", "pool-destroy", pool])

@@ -75,11 +75,15 @@ public final class SystemVMMSD: Sendable {
     public let logPath: String
     public let stateDirectory: String
 
-    public init(extraArguments: [String] = []) async throws {
-        stateDirectory = NSTemporaryDirectory() + "vmms-system-\(UUID().uuidString)"
-        logPath = stateDirectory + ".log"
+    /// `stateDirectory`: reuse one (a restart after a crash); `environment`: added to ours
+    /// (`VMMSD_TEST_CRASH_AT`).
+    public init(extraArguments: [String] = [], stateDirectory: String? = nil, environment: [String: String] = [:]) async throws {
+        self.stateDirectory = stateDirectory ?? NSTemporaryDirectory() + "vmms-system-\(UUID().uuidString)"
+        logPath = self.stateDirectory + ".log-\(UUID().uuidString.prefix(4))"
+        let env = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process = try ChildProcess(builtVMMSD, ["--system", "--connect", "qemu:///system", "--accelerator", "tcg",
-                                                "--state-dir", stateDirectory] + extraArguments, stderrPath: logPath)
+                                                "--state-dir", self.stateDirectory] + extraArguments,
+                                   environment: env, stderrPath: logPath)
         for _ in 0..<200 {
             let owner = try await runCommand("/usr/bin/busctl", ["--system", "status", "org.example.VMMS1"])
             // Our child must be the owner: a leftover vmmsd holding the name is a failure, not

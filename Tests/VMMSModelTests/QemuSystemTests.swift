@@ -5,12 +5,11 @@ import VMMSModel
 
 /// Checks against the machine's libvirtd (`qemu:///system`) and QEMU: schema validation,
 /// `define --validate`, and one real boot of a generation 2 Secure Boot VM under TCG. They
-/// define and start real domains, so they run only when asked:
-/// `VMMS_MODEL_QEMU_SYSTEM=1 swift test --filter QemuSystemTests` (as root or a libvirt user).
+/// define and start real domains, so they run with the other real-stack tests (`make test` as
+/// root; by hand: `VMMS_INTEGRATION=1 swift test --filter QemuSystemTests` after
+/// `scripts/stack.sh up`).
 /// Every domain is named `vmms-model-test-*` and removed again, NVRAM included.
-@Suite(.enabled(if: Virsh.available && ProcessInfo.processInfo.environment["VMMS_MODEL_QEMU_SYSTEM"] == "1",
-                "set VMMS_MODEL_QEMU_SYSTEM=1 to define and start domains on qemu:///system"),
-       .serialized)
+@Suite(.enabled(if: realStackAvailable, realStackReason), .serialized)
 struct QemuSystemTests {
     static let uri = "qemu:///system"
     static let validator = "/usr/bin/virt-xml-validate"

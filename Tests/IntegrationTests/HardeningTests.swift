@@ -1,0 +1,199 @@
+import DBus
+import Foundation
+import TestSupport
+import Testing
+
+/// The core hardening issue on the real stack: crash safety, changes libvirt does not
+/// announce, what may be a disk, races between clients.
+@Suite(.serialized, .enabled(if: realStackAvailable, realStackReason))
+struct HardeningTests {
+    typealias Client = LifecycleTests.Client
+    static let vm = "org.example.VMMS1.VM"
+    static let props = "org.freedesktop.DBus.Properties"
+    static let mib: UInt64 = 1 << 20
+
+    static func exists(_ name: String) async throws -> Bool { try await virsh(["dominfo", name]).status == 0 }
+
+    static func property(_ client: Client, _ path: ObjectPath, _ name: String) async throws -> DBusValue? {
+        try await client.call(path, props, "Get", [.string(vm), .string(name)]).first?.variant
+    }
+
+    /// Polls `condition` every 50 ms for at most `seconds`.
+    static func eventually(_ seconds: Double, _ condition: () async throws -> Bool) async rethrows -> Bool {
+        let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
+        while ContinuousClock.now < deadline {
+            if try await condition() { return true }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return try await condition()
+    }
+
+    // MARK: Crash safety
+
+    /// kill -9 of vmmsd at each step of CreateVM with a new disk, then a restart: neither a
+    /// domain nor a disk file is left, and the journal is empty.
+    @Test(arguments: ["NewDisk.intended", "CreateVM.diskCreated", "CreateVM.domainIntended",
+                      "CreateVM.domainDefined", "CreateVM.configured"])
+    func aCrashAtAnyStepOfCreateVMLeavesNothingBehind(point: String) async throws {
+        try await SystemBusNameLock.with {
+            let state = NSTemporaryDirectory() + "vmms-crash-\(UUID().uuidString.prefix(8))"
+            defer { try? FileManager.default.removeItem(atPath: state) }
+            let name = Names.unique("crash")
+            let crashing = try await SystemVMMSD(stateDirectory: state, environment: ["VMMSD_TEST_CRASH_AT": point])
+            let client = Client(bus: try DBusConnection(bus: .system))
+            defer { client.bus.close() }
+            let disks = try await client.diskDirectory()
+            do {
+                _ = try await client.create(name, ["Generation": .uint32(1), "MemoryStartupBytes": .uint64(64 * Self.mib),
+                                                   "NewDiskSizeBytes": .uint64(16 * Self.mib), "Autostart": .boolean(true)])
+                Issue.record("CreateVM replied although vmmsd should have died at \(point)")
+            } catch {}
+            let died = await Self.eventually(10) { crashing.process.exitStatusIfExited() != nil }
+            #expect(died && crashing.process.exitStatusIfExited() == 128 + SIGKILL, "vmmsd did not die at \(point): \(crashing.log)")
+            crashing.stop()
+
+            let restarted = try await SystemVMMSD(stateDirectory: state)
+            defer { restarted.stop() }
+            #expect(try await !Self.exists(name), "a domain was left after a crash at \(point)")
+            #expect(!FileManager.default.fileExists(atPath: disks + "/\(name).qcow2"), "a disk was left after a crash at \(point)")
+            let journal = (try? FileManager.default.contentsOfDirectory(atPath: state + "/journal")) ?? []
+            #expect(journal.isEmpty, "\(journal)")
+            // And the service works: the same name can be created now.
+            let path = try await client.create(name, ["Generation": .uint32(1), "MemoryStartupBytes": .uint64(64 * Self.mib)])
+            try await client.vm(path, "Delete", [.vardict(["DeleteDisks": .boolean(true)])])
+            if try await Self.exists(name) { _ = try await virsh(["undefine", name]) }
+        }
+    }
+
+    // MARK: What libvirt does not announce
+
+    /// `virsh setvcpus --config`, `setmaxmem --config` and `autostart` emit no libvirt event;
+    /// the definition watch brings them to the properties within 2 s.
+    @Test func definitionChangesWithoutLibvirtEventsShowWithinTwoSeconds() async throws {
+        try await SystemBusNameLock.with {
+            let service = try await SystemVMMSD()
+            defer { service.stop() }
+            let client = Client(bus: try DBusConnection(bus: .system))
+            defer { client.bus.close() }
+            let name = Names.unique("nowatch")
+            let path = try await client.create(name, ["Generation": .uint32(1), "MemoryStartupBytes": .uint64(64 * Self.mib),
+                                                      "ProcessorCount": .uint32(1)])
+            #expect(try await virsh(["setvcpus", name, "2", "--config", "--maximum"]).status == 0)
+            #expect(try await virsh(["setvcpus", name, "2", "--config"]).status == 0)
+            #expect(try await Self.eventually(2) { try await Self.property(client, path, "ProcessorCount") == .uint32(2) })
+            #expect(try await virsh(["setmaxmem", name, "128M", "--config"]).status == 0)
+            #expect(try await Self.eventually(2) { try await Self.property(client, path, "MemoryMaximumBytes") == .uint64(128 * Self.mib) })
+            #expect(try await virsh(["autostart", name]).status == 0)
+            #expect(try await Self.eventually(2) { try await Self.property(client, path, "Autostart") == .boolean(true) })
+            try await client.vm(path, "Delete", [.vardict([:])])
+        }
+    }
+
+    // MARK: Disks
+
+    /// Root too: a disk must be a disk image, never a system file.
+    @Test(arguments: ["/etc/passwd", "/usr/bin/env", "/proc/self/mem", "/dev/null", "/boot"])
+    func systemFilesAreNoDisksEvenForRoot(file: String) async throws {
+        try await SystemBusNameLock.with {
+            let service = try await SystemVMMSD()
+            defer { service.stop() }
+            let root = GDBus(user: "root")
+            let name = Names.unique("sysfile")
+            let path = try await root.createVM(name)
+            let before = try await virsh(["dumpxml", "--inactive", name]).stdout
+            let outcome = try await root.call(path, "org.example.VMMS1.VM.AddHardDisk", ["{'Path': <'\(file)'>}"])
+            #expect(!outcome.ok && outcome.errorName == "org.freedesktop.DBus.Error.InvalidArgs", "\(outcome)")
+            #expect(outcome.output.contains("qcow2") || outcome.output.contains("regular file nor a block device"), "\(outcome)")
+            #expect(try await virsh(["dumpxml", "--inactive", name]).stdout == before)
+            let created = try await root.call("/org/example/VMMS1/Host", "org.example.VMMS1.Host.CreateVM",
+                                              [name + "-b", "{'Generation': <uint32 1>, 'DiskPath': <'\(file)'>}"])
+            #expect(!created.ok && created.errorName == "org.freedesktop.DBus.Error.InvalidArgs", "\(created)")
+            #expect(try await !Self.exists(name + "-b"))
+            _ = try await root.call(path, "org.example.VMMS1.VM.Delete", ["{}"])
+        }
+    }
+
+    // MARK: Races
+
+    /// Two TurnOffs at once: one turns the VM off, the other gets the contract's InvalidState
+    /// (never libvirt's "domain is not running" as Failed).
+    @Test func racingTurnOffsGetInvalidStateNotFailed() async throws {
+        try await SystemBusNameLock.with {
+            let service = try await SystemVMMSD()
+            defer { service.stop() }
+            let name = Names.unique("race")
+            let clients = try (0..<4).map { _ in Client(bus: try DBusConnection(bus: .system)) }
+            defer { clients.forEach { $0.bus.close() } }
+            let path = try await clients[0].create(name, ["Generation": .uint32(1), "MemoryStartupBytes": .uint64(32 * Self.mib)])
+            for _ in 0..<3 {
+                try await clients[0].vm(path, "Start")
+                let outcomes = await withTaskGroup(of: String.self) { group in
+                    for client in clients {
+                        group.addTask {
+                            do { try await client.vm(path, "TurnOff"); return "ok" } catch let error as DBusError { return error.name } catch { return "\(error)" }
+                        }
+                    }
+                    return await group.reduce(into: [String]()) { $0.append($1) }
+                }
+                #expect(outcomes.contains("ok"))
+                #expect(outcomes.allSatisfy { $0 == "ok" || $0 == "org.example.VMMS1.Error.InvalidState" }, "\(outcomes)")
+                #expect(try await LifecycleTests.domstate(name) == "shut off")
+            }
+            // Two renames to one new name: one wins, the other gets AlreadyExists.
+            let other = try await clients[1].create(name + "-2", ["Generation": .uint32(1), "MemoryStartupBytes": .uint64(32 * Self.mib)])
+            let target = name + "-x"
+            let renames = await withTaskGroup(of: String.self) { group in
+                for (client, vm) in [(clients[2], path), (clients[3], other)] {
+                    group.addTask {
+                        do { try await client.vm(vm, "Rename", [.string(target)]); return "ok" } catch let error as DBusError { return error.name } catch { return "\(error)" }
+                    }
+                }
+                return await group.reduce(into: [String]()) { $0.append($1) }
+            }
+            #expect(renames.sorted() == ["ok", "org.example.VMMS1.Error.AlreadyExists"], "\(renames)")
+            // Reads racing a delete: all properties, or NotFound — never an empty answer.
+            let reads = Task {
+                var answers: [String] = []
+                for _ in 0..<200 {
+                    do {
+                        let all = try await clients[1].call(other, Self.props, "GetAll", [.string(Self.vm)])
+                        answers.append((all.first?.stringKeyedDictionary?.count ?? 0) >= 19 ? "all" : "partial")
+                    } catch let error as DBusError { answers.append(error.name) }
+                }
+                return answers
+            }
+            try await clients[0].vm(other, "Delete", [.vardict([:])])
+            let answers = try await reads.value
+            #expect(answers.allSatisfy { $0 == "all" || $0 == "org.example.VMMS1.Error.NotFound" }, "\(Set(answers))")
+            try await clients[0].vm(path, "Delete", [.vardict([:])])
+        }
+    }
+
+    /// Authorize first: a refused caller learns nothing about the host's reservations; an
+    /// allowed one gets InsufficientResources, not InvalidArgs.
+    @Test func aReserveTheHostCannotHonourIsInsufficientResourcesAndOnlyForTheAuthorized() async throws {
+        try await SystemBusNameLock.with {
+            let service = try await SystemVMMSD()
+            defer { service.stop() }
+            let root = GDBus(user: "root")
+            let host = try await root.call("/org/example/VMMS1/Host", "org.freedesktop.DBus.Properties.Get",
+                                           ["org.example.VMMS1.Host", "LogicalProcessorCount"])
+            // gdbus prints "(<uint32 2>,)".
+            let cpus = host.output.split(whereSeparator: { !$0.isNumber }).last.flatMap { Int($0) } ?? 2
+            let big = Names.unique("rsv")
+            let first = try await root.createVM(big, extra: ", 'ProcessorCount': <uint32 \(cpus)>")
+            let second = try await root.createVM(big + "-2")
+            #expect(try await root.call(first, "org.example.VMMS1.VM.SetProcessor", ["\(cpus)", "{'Reserve': <uint32 100>}"]).ok)
+            #expect(try await root.call(second, "org.example.VMMS1.VM.SetProcessor", ["1", "{'Reserve': <uint32 50>}"]).ok)
+            #expect(try await root.call(first, "org.example.VMMS1.VM.Start").ok)
+            let bob = try await GDBus(user: "bob").call(second, "org.example.VMMS1.VM.Start")
+            #expect(bob.errorName == "org.example.VMMS1.Error.NotAuthorized", "\(bob)")
+            #expect(!bob.output.contains("reserve"), "a refused caller learnt about reservations: \(bob)")
+            let alice = try await GDBus(user: "alice").call(second, "org.example.VMMS1.VM.Start")
+            #expect(alice.errorName == "org.example.VMMS1.Error.InsufficientResources", "\(alice)")
+            #expect(try await LifecycleTests.domstate(big + "-2") == "shut off")
+            _ = try await root.call(first, "org.example.VMMS1.VM.Delete", ["{'Force': <true>}"])
+            _ = try await root.call(second, "org.example.VMMS1.VM.Delete", ["{}"])
+        }
+    }
+}
