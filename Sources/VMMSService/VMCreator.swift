@@ -63,8 +63,12 @@ struct VMCreator {
             let uuid = try await context.link.run { connection -> String in
                 do {
                     return try connection.defineDomain(xml: xml).uuid
-                } catch let error as LibvirtError where error.code == 9 || error.code == 52 {
-                    // VIR_ERR_OPERATION_FAILED / VIR_ERR_DOM_EXIST: the name was taken meanwhile.
+                } catch let error as LibvirtError where error.code == .operationFailed || error.code == .domainExists {
+                    // The name was taken meanwhile: libvirt 9.0 reports that as OPERATION_FAILED
+                    // ("domain 'x' already exists with uuid …"); DOM_EXIST is what other drivers use.
+                    // (The old code's 52 was VIR_ERR_INVALID_NODE_DEVICE.) For the lead:
+                    // OPERATION_FAILED is generic, so re-check that the name exists before
+                    // answering AlreadyExists.
                     throw VMMSError.alreadyExists("\(name): \(error.message)")
                 }
             }

@@ -160,9 +160,9 @@ final class VMInventory: Sendable {
     /// its run state: power transitions, the balloon, guest events.
     static func changesDefinition(_ event: DomainEvent) -> Bool {
         switch event {
-        case .lifecycle(_, let type, _):
-            // VIR_DOMAIN_EVENT_DEFINED (0) and UNDEFINED (1); the others are run-state changes.
-            return type == 0 || type == 1
+        case .lifecycle:
+            // Defined and undefined; the others are run-state changes.
+            return event.lifecycleEvent == .defined || event.lifecycleEvent == .undefined
         case .balloonChange, .reboot, .rtcChange, .watchdog, .ioError, .controlError,
              .pmWakeup, .pmSuspend, .pmSuspendDisk, .jobCompleted, .agentLifecycle:
             return false

@@ -166,8 +166,8 @@ extension VMObject {
         }
         do {
             try domain.start(flags: .resetNVRAM)
-        } catch let error as LibvirtError where error.code == 8 || error.code == 3 {
-            // VIR_ERR_INVALID_ARG / NO_SUPPORT: a driver without NVRAM (libvirt's test driver).
+        } catch let error as LibvirtError where error.code == .invalidArg || error.code == .noSupport {
+            // A driver without NVRAM (libvirt's test driver).
             try domain.start()
         }
         metadata.resetNVRAM = nil

@@ -276,7 +276,11 @@ final class VMObject: DBusInterface {
         try inventory.beginOperation(uuid: uuid, verb: "Rename", allowed: [.off], showing: nil)
         do {
             try await withDomain { try $0.rename(to: newName) }
-        } catch let error as LibvirtError where error.code == 9 /* VIR_ERR_OPERATION_FAILED: name taken */ {
+        } catch let error as LibvirtError where error.code == .operationFailed {
+            // For the lead: libvirt 9.0 reports a rename onto a taken name as OPERATION_INVALID
+            // ("domain with name 'x' already exists", pinned in LibvirtTests), the same code as
+            // "cannot rename active domain", so this branch does not catch the race; re-check
+            // the name before answering AlreadyExists.
             await inventory.endOperation(uuid: uuid)
             throw VMMSError.alreadyExists("\(newName): \(error.message)")
         } catch {

@@ -68,7 +68,7 @@ struct ConnectionTests {
         let error = #expect(throws: LibvirtError.self) {
             try connection.domain(uuid: "00000000-0000-0000-0000-0000000000aa")
         }
-        #expect(error?.code == Int32(VIR_ERR_NO_DOMAIN.rawValue))
+        #expect(error?.code == .noDomain)
         #expect(error?.isNoDomain == true)
         #expect(error?.function == "virDomainLookupByUUIDString")
         #expect(error?.isConnectionBroken == false)

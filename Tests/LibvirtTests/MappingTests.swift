@@ -54,7 +54,8 @@ struct MappingTests {
 
     @Test func connectionBrokenCoversTransportErrors() {
         func error(_ code: virErrorNumber, _ domain: virErrorDomain, _ message: String = "") -> LibvirtError {
-            LibvirtError(code: Int32(code.rawValue), domain: Int32(domain.rawValue), message: message, function: "f")
+            LibvirtError(code: .init(rawValue: Int32(code.rawValue)), domain: .init(rawValue: Int32(domain.rawValue)),
+                         message: message, function: "f")
         }
         #expect(error(VIR_ERR_NO_CONNECT, VIR_FROM_NONE).isConnectionBroken)
         #expect(error(VIR_ERR_INVALID_CONN, VIR_FROM_NONE).isConnectionBroken)
