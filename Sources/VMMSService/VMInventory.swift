@@ -164,7 +164,7 @@ final class VMInventory: Sendable {
             // Defined and undefined; the others are run-state changes.
             return event.lifecycleEvent == .defined || event.lifecycleEvent == .undefined
         case .balloonChange, .reboot, .rtcChange, .watchdog, .ioError, .controlError,
-             .pmWakeup, .pmSuspend, .pmSuspendDisk, .jobCompleted, .agentLifecycle:
+             .pmWakeup, .pmSuspend, .pmSuspendDisk, .jobCompleted, .agentLifecycle, .blockJob:
             return false
         case .deviceAdded, .deviceRemoved, .deviceRemovalFailed, .metadataChange:
             return true
