@@ -41,8 +41,10 @@ public enum DomainEvent: Sendable, Equatable {
     /// Description, title or an application metadata element changed.
     /// (`VIR_DOMAIN_EVENT_ID_METADATA_CHANGE`)
     case metadataChange(uuid: String)
-    /// A background job (save, migration, dump…) finished. (`VIR_DOMAIN_EVENT_ID_JOB_COMPLETED`)
-    case jobCompleted(uuid: String)
+    /// A background job (migration, backup…) finished; `stats` are its final figures (type
+    /// `.completed`; for a backup `success` and `errorMessage` tell how it ended).
+    /// (`VIR_DOMAIN_EVENT_ID_JOB_COMPLETED`)
+    case jobCompleted(uuid: String, stats: DomainJobStats)
     /// The guest agent connected or disconnected; `state` is a
     /// `virConnectDomainEventAgentLifecycleState` (1 connected, 2 disconnected), `reason` a
     /// `virConnectDomainEventAgentLifecycleReason`. (`VIR_DOMAIN_EVENT_ID_AGENT_LIFECYCLE`)
@@ -60,7 +62,7 @@ public enum DomainEvent: Sendable, Equatable {
              .watchdog(let uuid, _), .ioError(let uuid, _, _, _, _), .controlError(let uuid),
              .balloonChange(let uuid, _), .pmWakeup(let uuid), .pmSuspend(let uuid),
              .pmSuspendDisk(let uuid), .deviceAdded(let uuid, _), .deviceRemoved(let uuid, _),
-             .deviceRemovalFailed(let uuid, _), .metadataChange(let uuid), .jobCompleted(let uuid),
+             .deviceRemovalFailed(let uuid, _), .metadataChange(let uuid), .jobCompleted(let uuid, _),
              .agentLifecycle(let uuid, _, _), .blockJob(let uuid, _, _, _):
             return uuid
         }
@@ -169,8 +171,10 @@ private func domainEventCallbacks() -> [(Int32, virConnectDomainEventGenericCall
     let metadata: virConnectDomainEventMetadataChangeCallback = { _, dom, _, _, opaque in
         deliver(dom, opaque) { .metadataChange(uuid: $0) }
     }
-    let jobCompleted: virConnectDomainEventJobCompletedCallback = { _, dom, _, _, opaque in
-        deliver(dom, opaque) { .jobCompleted(uuid: $0) }
+    let jobCompleted: virConnectDomainEventJobCompletedCallback = { _, dom, params, count, opaque in
+        let stats = DomainJobStats(type: cInt(VIR_DOMAIN_JOB_COMPLETED),
+                                   parameters: readTypedParameters(params, count: count))
+        deliver(dom, opaque) { .jobCompleted(uuid: $0, stats: stats) }
     }
     let agent: virConnectDomainEventAgentLifecycleCallback = { _, dom, state, reason, opaque in
         deliver(dom, opaque) { .agentLifecycle(uuid: $0, state: state, reason: reason) }

@@ -93,6 +93,31 @@ public final class LibvirtConnection: @unchecked Sendable {
         )
     }
 
+    /// Free host memory in bytes, all NUMA nodes together. Wraps `virNodeGetFreeMemory`.
+    public func freeMemoryBytes() throws -> UInt64 {
+        let free = virNodeGetFreeMemory(handle)
+        // libvirt itself treats 0 as failure (and reports an error for it).
+        if free == 0 { throw LibvirtError.last(function: "virNodeGetFreeMemory") }
+        return free
+    }
+
+    /// The host's CPU time counters in nanoseconds since boot (`kernel`, `user`, `idle`,
+    /// `iowait`, …, named as libvirt names them), for all CPUs or one (`cpu`).
+    /// Wraps `virNodeGetCPUStats`.
+    public func cpuStats(cpu: Int32? = nil) throws -> NodeCPUStats {
+        let cpuNumber = cpu ?? cInt(VIR_NODE_CPU_STATS_ALL_CPUS)
+        var count: Int32 = 0
+        try check("virNodeGetCPUStats") { virNodeGetCPUStats(handle, cpuNumber, nil, &count, 0) }
+        guard count > 0 else { return NodeCPUStats(counters: [:]) }
+        var stats = [virNodeCPUStats](repeating: virNodeCPUStats(), count: Int(count))
+        _ = try stats.withUnsafeMutableBufferPointer { (buffer) throws(LibvirtError) in
+            try check("virNodeGetCPUStats") { virNodeGetCPUStats(handle, cpuNumber, buffer.baseAddress, &count, 0) }
+        }
+        var counters: [String: UInt64] = [:]
+        for stat in stats.prefix(Int(count)) { counters[stringFromCCharTuple(stat.field)] = stat.value }
+        return NodeCPUStats(counters: counters)
+    }
+
     /// The host capabilities document (`<capabilities>`). Wraps `virConnectGetCapabilities`.
     public func capabilitiesXML() throws -> String {
         try takeString("virConnectGetCapabilities") { virConnectGetCapabilities(handle) }
@@ -298,6 +323,7 @@ private let releaseCloseCallbackBox: virFreeCallback = { opaque in
 }
 
 /// Passes `string` as a C string, or NULL for nil.
+@discardableResult
 func withOptionalCString<R>(_ string: String?, _ body: (UnsafePointer<CChar>?) throws -> R) rethrows -> R {
     guard let string else { return try body(nil) }
     return try string.withCString { try body($0) }

@@ -21,6 +21,9 @@ private let testHostXML = """
     <currentMemory unit='KiB'>2097152</currentMemory>
     <vcpu>2</vcpu>
     <os><type arch='i686'>hvm</type></os>
+    <devices>
+      <disk type='file' device='disk'><source file='/guest/diskimage1'/><target dev='vda' bus='virtio'/></disk>
+    </devices>
   </domain>
 </node>
 """
