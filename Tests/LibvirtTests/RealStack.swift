@@ -117,3 +117,55 @@ func poll(timeout: Duration = .seconds(30), _ condition: () throws -> Bool) asyn
     }
     return try condition()
 }
+
+/// A tiny TCG guest with its disk image in a scratch directory; `remove()` destroys and
+/// undefines it and deletes the directory.
+struct ScratchDomain {
+    let connection: LibvirtConnection
+    let directory: ScratchDirectory
+    let name: String
+    let domain: LibvirtDomain
+    let uuid: String
+
+    /// The disk image behind `sda`.
+    var diskPath: String { directory.path("disk.qcow2") }
+
+    /// Makes the image (with `pattern` MiB of data written first, if any), defines the
+    /// domain (persistent unless `transient`) and starts it unless `start` is false.
+    static func make(on connection: LibvirtConnection, transient: Bool = false, start: Bool = true,
+                     patternMiB: Int = 0) async throws -> ScratchDomain {
+        let directory = try ScratchDirectory()
+        let name = uniqueName("dom")
+        do {
+            let disk = directory.path("disk.qcow2")
+            try await makeQcow2(disk)
+            if patternMiB > 0 { try await writePattern(disk, length: "\(patternMiB)M") }
+            let xml = tinyDomainXML(name: name, disk: disk)
+            let domain: LibvirtDomain
+            if transient {
+                domain = try connection.createDomain(xml: xml)
+            } else {
+                domain = try connection.defineDomain(xml: xml)
+                if start { try domain.start() }
+            }
+            return ScratchDomain(connection: connection, directory: directory, name: name, domain: domain,
+                                 uuid: try domain.uuid)
+        } catch {
+            removeDomain(named: name, on: connection)
+            directory.remove()
+            throw error
+        }
+    }
+
+    func remove() {
+        removeDomain(named: name, on: connection)
+        directory.remove()
+    }
+
+    /// The `<source file=…>` of `sda` in the live (or inactive) definition.
+    func diskSource(inactive: Bool = false) throws -> String? {
+        let xml = try domain.xml(flags: inactive ? .inactive : [])
+        guard let disk = xml.firstMatch(of: /<disk type='file' device='disk'>[\s\S]*?<target dev='sda'/) else { return nil }
+        return disk.output.firstMatch(of: /<source file='([^']+)'/).map { String($0.1) }
+    }
+}

@@ -180,6 +180,7 @@ struct StorageTests {
     }
 
     @Test func findPoolSourcesAnswersOrReportsUnsupported() throws {
+        defer { try? FileManager.default.removeItem(at: directory) }
         // The test driver answers for "logical" with fixed sources.
         let xml = try connection.findPoolSources(type: "logical")
         #expect(xml.contains("<sources>"), "\(xml)")
