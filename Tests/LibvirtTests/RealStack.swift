@@ -33,12 +33,13 @@ func run(_ executable: String, _ arguments: [String]) async throws -> String {
     return result.stdout
 }
 
-/// A /24 in 10.251.0.0/16 that no host address or route uses now, as its third octet.
-func unusedSubnet() async throws -> Int {
+/// A /24 in 10.251.0.0/16 that no host address or route uses now, as its third octet, from
+/// `octets` (suites running at the same time use disjoint ranges).
+func unusedSubnet(in octets: ClosedRange<Int>) async throws -> Int {
     let addresses = try await run("/usr/sbin/ip", ["-o", "-4", "addr", "show"])
     let routes = try await run("/usr/sbin/ip", ["-4", "route", "show", "table", "all"])
     for _ in 0..<50 {
-        let octet = Int.random(in: 1...254)
+        let octet = Int.random(in: octets)
         let prefix = "10.251.\(octet)."
         if !addresses.contains(prefix) && !routes.contains(prefix) { return octet }
     }
