@@ -52,7 +52,8 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "DBusTests", dependencies: ["DBus", "TestSupport"]),
-        .testTarget(name: "LibvirtTests", dependencies: ["Libvirt"]),
+        // Test driver in-process, plus gated tests on the real libvirtd (qemu:///system, TCG guests).
+        .testTarget(name: "LibvirtTests", dependencies: ["Libvirt", "TestSupport"]),
         .testTarget(name: "PolkitTests", dependencies: ["Polkit", "TestSupport"]),
         .testTarget(name: "VMMSModelTests", dependencies: ["VMMSModel", "TestSupport"]),
         // Real stack: the system bus, polkitd, libvirtd + QEMU, real users (run as root by `make test`).

@@ -1,5 +1,4 @@
 internal import CLibvirt
-import Synchronization
 
 /// Something that happened to a domain, as reported by libvirt's domain events.
 ///
@@ -42,12 +41,19 @@ public enum DomainEvent: Sendable, Equatable {
     /// Description, title or an application metadata element changed.
     /// (`VIR_DOMAIN_EVENT_ID_METADATA_CHANGE`)
     case metadataChange(uuid: String)
-    /// A background job (save, migration, dump…) finished. (`VIR_DOMAIN_EVENT_ID_JOB_COMPLETED`)
-    case jobCompleted(uuid: String)
+    /// A background job (migration, backup…) finished; `stats` are its final figures (type
+    /// `.completed`; for a backup `success` and `errorMessage` tell how it ended).
+    /// (`VIR_DOMAIN_EVENT_ID_JOB_COMPLETED`)
+    case jobCompleted(uuid: String, stats: DomainJobStats)
     /// The guest agent connected or disconnected; `state` is a
     /// `virConnectDomainEventAgentLifecycleState` (1 connected, 2 disconnected), `reason` a
     /// `virConnectDomainEventAgentLifecycleReason`. (`VIR_DOMAIN_EVENT_ID_AGENT_LIFECYCLE`)
     case agentLifecycle(uuid: String, state: Int32, reason: Int32)
+    /// A block job (copy, commit, pull, backup) on `disk` (its target, e.g. "vda") completed,
+    /// failed, was cancelled or became ready to pivot; `type` is a `BlockJobType` raw value
+    /// (`virDomainBlockJobType`), `status` a `BlockJobStatus` (`virConnectDomainEventBlockJobStatus`).
+    /// (`VIR_DOMAIN_EVENT_ID_BLOCK_JOB_2`)
+    case blockJob(uuid: String, disk: String, type: Int32, status: Int32)
 
     /// The UUID of the domain the event is about.
     public var uuid: String {
@@ -56,8 +62,8 @@ public enum DomainEvent: Sendable, Equatable {
              .watchdog(let uuid, _), .ioError(let uuid, _, _, _, _), .controlError(let uuid),
              .balloonChange(let uuid, _), .pmWakeup(let uuid), .pmSuspend(let uuid),
              .pmSuspendDisk(let uuid), .deviceAdded(let uuid, _), .deviceRemoved(let uuid, _),
-             .deviceRemovalFailed(let uuid, _), .metadataChange(let uuid), .jobCompleted(let uuid),
-             .agentLifecycle(let uuid, _, _):
+             .deviceRemovalFailed(let uuid, _), .metadataChange(let uuid), .jobCompleted(let uuid, _),
+             .agentLifecycle(let uuid, _, _), .blockJob(let uuid, _, _, _):
             return uuid
         }
     }
@@ -67,30 +73,11 @@ public enum DomainEvent: Sendable, Equatable {
         if case .lifecycle(_, let event, _) = self { return LifecycleEvent(rawValue: event) }
         return nil
     }
-}
 
-/// One handler registered with `LibvirtConnection.registerDomainEvents`. Keep it alive for as
-/// long as events should arrive; `deregister()` or releasing it stops them. Holds its
-/// connection open.
-public final class EventRegistration: Sendable {
-    private let connection: LibvirtConnection
-    private let token: UInt64
-
-    init(connection: LibvirtConnection, token: UInt64) {
-        self.connection = connection
-        self.token = token
-    }
-
-    deinit {
-        deregister()
-    }
-
-    /// Stops delivery to this handler; an event already being delivered may still arrive.
-    /// Idempotent. When the last handler of the connection goes, the libvirt callbacks are
-    /// removed too; failures then (e.g. the connection already broke, which drops them
-    /// anyway) are ignored. Wraps `virConnectDomainEventDeregisterAny`.
-    public func deregister() {
-        connection.eventHub.remove(token: token, connection: connection.handle)
+    /// For `.blockJob`, the typed status (nil for other cases or unknown values).
+    public var blockJobStatus: BlockJobStatus? {
+        if case .blockJob(_, _, _, let status) = self { return BlockJobStatus(rawValue: status) }
+        return nil
     }
 }
 
@@ -101,100 +88,33 @@ extension LibvirtConnection {
     /// registered; they share one set of libvirt callbacks. Needs `LibvirtEventLoop.start()`
     /// before this connection was opened. Wraps `virConnectDomainEventRegisterAny`.
     public func registerDomainEvents(_ handler: @escaping @Sendable (DomainEvent) -> Void) throws -> EventRegistration {
-        let token = try eventHub.add(handler, connection: handle)
-        return EventRegistration(connection: self, token: token)
+        try domainEvents.add(handler, connection: self)
     }
 }
 
 // MARK: - C callback plumbing
 
-/// Fans libvirt's domain events out to the Swift handlers of one connection.
-///
-/// libvirt refuses a second registration of the same C callback for the same event on one
-/// connection ("event callback already tracked"), so each connection registers its callbacks
-/// once, with the hub as their opaque pointer, and the hub keeps the list of handlers.
-final class DomainEventHub: Sendable {
-    private struct State {
-        var handlers: [UInt64: @Sendable (DomainEvent) -> Void] = [:]
-        var nextToken: UInt64 = 0
-        /// libvirt's callback IDs; empty while no handler is registered.
-        var callbackIDs: [Int32] = []
-    }
+/// Domain events: one C callback per event ID, all registered at once.
+enum DomainEventFamily: EventFamily {
+    typealias Event = DomainEvent
 
-    private let state = Mutex(State())
-
-    /// Adds a handler, registering the libvirt callbacks first if this is the first one.
-    /// Either every event kind is registered with libvirt or none.
-    func add(_ handler: @escaping @Sendable (DomainEvent) -> Void, connection: OpaquePointer) throws -> UInt64 {
-        try state.withLock { (state: inout State) throws(LibvirtError) -> UInt64 in
-            if state.callbackIDs.isEmpty {
-                state.callbackIDs = try registerCallbacks(connection: connection)
-            }
-            let token = state.nextToken
-            state.nextToken += 1
-            state.handlers[token] = handler
-            return token
+    static func register(connection: OpaquePointer, hub: EventHub<DomainEventFamily>) throws(LibvirtError) -> [Int32] {
+        try hub.registerEach(domainEventCallbacks(), function: "virConnectDomainEventRegisterAny",
+                             connection: connection) { connection, eventID, callback, opaque, free in
+            virConnectDomainEventRegisterAny(connection, nil, eventID, callback, opaque, free)
         }
     }
 
-    /// Removes a handler, and the libvirt callbacks with the last one.
-    func remove(token: UInt64, connection: OpaquePointer) {
-        state.withLock { state in
-            guard state.handlers.removeValue(forKey: token) != nil, state.handlers.isEmpty else { return }
-            deregister(state.callbackIDs, connection: connection)
-            state.callbackIDs = []
-        }
+    static func deregister(connection: OpaquePointer, callbackID: Int32) -> Int32 {
+        virConnectDomainEventDeregisterAny(connection, callbackID)
     }
-
-    /// Called on the event-loop thread; libvirt does not hold its own locks meanwhile, so a
-    /// handler may register or deregister.
-    func dispatch(_ event: DomainEvent) {
-        let handlers = state.withLock { Array($0.handlers.values) }
-        for handler in handlers { handler(event) }
-    }
-
-    private func registerCallbacks(connection: OpaquePointer) throws(LibvirtError) -> [Int32] {
-        var ids: [Int32] = []
-        for (eventID, callback) in domainEventCallbacks() {
-            // One retain per registration: libvirt calls the free callback once for each.
-            let opaque = Unmanaged.passRetained(self).toOpaque()
-            let id = virConnectDomainEventRegisterAny(connection, nil, Int32(bitPattern: eventID.rawValue),
-                                                      callback, opaque, releaseDomainEventHub)
-            if id < 0 {
-                let error = LibvirtError.last(function: "virConnectDomainEventRegisterAny")
-                // libvirt does not call the free callback when registration fails.
-                Unmanaged<DomainEventHub>.fromOpaque(opaque).release()
-                deregister(ids, connection: connection)
-                throw error
-            }
-            ids.append(id)
-        }
-        return ids
-    }
-
-    private func deregister(_ ids: [Int32], connection: OpaquePointer) {
-        for id in ids where virConnectDomainEventDeregisterAny(connection, id) < 0 {
-            virResetLastError()
-        }
-    }
-}
-
-/// libvirt's free callback for a `DomainEventHub` reference.
-private let releaseDomainEventHub: virFreeCallback = { opaque in
-    guard let opaque else { return }
-    Unmanaged<DomainEventHub>.fromOpaque(opaque).release()
 }
 
 /// Builds the event from the domain's UUID and passes it to the hub's handlers.
 private func deliver(_ domain: OpaquePointer?, _ opaque: UnsafeMutableRawPointer?,
                      _ make: (String) -> DomainEvent) {
     guard let domain, let opaque, let uuid = domainUUIDString(domain) else { return }
-    Unmanaged<DomainEventHub>.fromOpaque(opaque).takeUnretainedValue().dispatch(make(uuid))
-}
-
-/// A C string from an event, or "" when libvirt passed NULL.
-private func eventString(_ pointer: UnsafePointer<CChar>?) -> String {
-    pointer.map { String(cString: $0) } ?? ""
+    EventHub<DomainEventFamily>.from(opaque).dispatch(make(uuid))
 }
 
 /// libvirt takes every callback as `virConnectDomainEventGenericCallback` and calls it with
@@ -204,7 +124,7 @@ private func generic<F>(_ callback: F) -> virConnectDomainEventGenericCallback {
 }
 
 /// Each event ID with a C callback of exactly the signature libvirt calls it with.
-private func domainEventCallbacks() -> [(virDomainEventID, virConnectDomainEventGenericCallback)] {
+private func domainEventCallbacks() -> [(Int32, virConnectDomainEventGenericCallback)] {
     let lifecycle: virConnectDomainEventCallback = { _, dom, event, detail, opaque in
         deliver(dom, opaque) { .lifecycle(uuid: $0, event: event, detail: detail) }
         return 0
@@ -220,8 +140,8 @@ private func domainEventCallbacks() -> [(virDomainEventID, virConnectDomainEvent
     }
     let ioError: virConnectDomainEventIOErrorReasonCallback = { _, dom, path, alias, action, reason, opaque in
         deliver(dom, opaque) {
-            .ioError(uuid: $0, path: eventString(path), alias: eventString(alias), action: action,
-                     reason: eventString(reason))
+            .ioError(uuid: $0, path: stringOrEmpty(path), alias: stringOrEmpty(alias), action: action,
+                     reason: stringOrEmpty(reason))
         }
     }
     let controlError: virConnectDomainEventGenericCallback = { _, dom, opaque in
@@ -240,24 +160,29 @@ private func domainEventCallbacks() -> [(virDomainEventID, virConnectDomainEvent
         deliver(dom, opaque) { .pmSuspendDisk(uuid: $0) }
     }
     let deviceAdded: virConnectDomainEventDeviceAddedCallback = { _, dom, alias, opaque in
-        deliver(dom, opaque) { .deviceAdded(uuid: $0, alias: eventString(alias)) }
+        deliver(dom, opaque) { .deviceAdded(uuid: $0, alias: stringOrEmpty(alias)) }
     }
     let deviceRemoved: virConnectDomainEventDeviceRemovedCallback = { _, dom, alias, opaque in
-        deliver(dom, opaque) { .deviceRemoved(uuid: $0, alias: eventString(alias)) }
+        deliver(dom, opaque) { .deviceRemoved(uuid: $0, alias: stringOrEmpty(alias)) }
     }
     let removalFailed: virConnectDomainEventDeviceRemovalFailedCallback = { _, dom, alias, opaque in
-        deliver(dom, opaque) { .deviceRemovalFailed(uuid: $0, alias: eventString(alias)) }
+        deliver(dom, opaque) { .deviceRemovalFailed(uuid: $0, alias: stringOrEmpty(alias)) }
     }
     let metadata: virConnectDomainEventMetadataChangeCallback = { _, dom, _, _, opaque in
         deliver(dom, opaque) { .metadataChange(uuid: $0) }
     }
-    let jobCompleted: virConnectDomainEventJobCompletedCallback = { _, dom, _, _, opaque in
-        deliver(dom, opaque) { .jobCompleted(uuid: $0) }
+    let jobCompleted: virConnectDomainEventJobCompletedCallback = { _, dom, params, count, opaque in
+        let stats = DomainJobStats(type: cInt(VIR_DOMAIN_JOB_COMPLETED),
+                                   parameters: readTypedParameters(params, count: count))
+        deliver(dom, opaque) { .jobCompleted(uuid: $0, stats: stats) }
     }
     let agent: virConnectDomainEventAgentLifecycleCallback = { _, dom, state, reason, opaque in
         deliver(dom, opaque) { .agentLifecycle(uuid: $0, state: state, reason: reason) }
     }
-    return [
+    let blockJob: virConnectDomainEventBlockJobCallback = { _, dom, disk, type, status, opaque in
+        deliver(dom, opaque) { .blockJob(uuid: $0, disk: stringOrEmpty(disk), type: type, status: status) }
+    }
+    let callbacks: [(virDomainEventID, virConnectDomainEventGenericCallback)] = [
         (VIR_DOMAIN_EVENT_ID_LIFECYCLE, generic(lifecycle)),
         (VIR_DOMAIN_EVENT_ID_REBOOT, reboot),
         (VIR_DOMAIN_EVENT_ID_RTC_CHANGE, generic(rtcChange)),
@@ -274,5 +199,7 @@ private func domainEventCallbacks() -> [(virDomainEventID, virConnectDomainEvent
         (VIR_DOMAIN_EVENT_ID_METADATA_CHANGE, generic(metadata)),
         (VIR_DOMAIN_EVENT_ID_JOB_COMPLETED, generic(jobCompleted)),
         (VIR_DOMAIN_EVENT_ID_AGENT_LIFECYCLE, generic(agent)),
+        (VIR_DOMAIN_EVENT_ID_BLOCK_JOB_2, generic(blockJob)),
     ]
+    return callbacks.map { (cInt($0.0), $0.1) }
 }

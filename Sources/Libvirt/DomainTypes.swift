@@ -248,3 +248,19 @@ public struct MemoryStats: Sendable, Equatable {
     /// Every reported tag (`virDomainMemoryStatTags`) with its value.
     public var raw: [Int32: UInt64]
 }
+
+/// Host CPU time counters in nanoseconds. Read with `LibvirtConnection.cpuStats(cpu:)`
+/// (wraps `virNodeGetCPUStats`).
+public struct NodeCPUStats: Sendable, Equatable {
+    /// Every counter libvirt reported, by its name (`VIR_NODE_CPU_STATS_*`).
+    public var counters: [String: UInt64]
+
+    /// Time in the kernel (`VIR_NODE_CPU_STATS_KERNEL`).
+    public var kernelNs: UInt64? { counters[VIR_NODE_CPU_STATS_KERNEL] }
+    /// Time in user mode (`VIR_NODE_CPU_STATS_USER`).
+    public var userNs: UInt64? { counters[VIR_NODE_CPU_STATS_USER] }
+    /// Idle time (`VIR_NODE_CPU_STATS_IDLE`).
+    public var idleNs: UInt64? { counters[VIR_NODE_CPU_STATS_IDLE] }
+    /// Time waiting for I/O (`VIR_NODE_CPU_STATS_IOWAIT`).
+    public var iowaitNs: UInt64? { counters[VIR_NODE_CPU_STATS_IOWAIT] }
+}

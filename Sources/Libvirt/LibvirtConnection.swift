@@ -19,7 +19,11 @@ public final class LibvirtConnection: @unchecked Sendable {
     /// Whether a close callback is registered, so `deinit` can unregister it first.
     private let closeCallbackRegistered = Mutex<Bool>(false)
     /// The Swift side of this connection's domain-event callbacks.
-    let eventHub = DomainEventHub()
+    let domainEvents = EventHub<DomainEventFamily>()
+    /// The Swift side of this connection's network-event callbacks.
+    let networkEvents = EventHub<NetworkEventFamily>()
+    /// The Swift side of this connection's storage-pool-event callbacks.
+    let storagePoolEvents = EventHub<StoragePoolEventFamily>()
 
     /// Opens a read-write connection to `uri`, e.g. `qemu:///system` or `test:///default`
     /// (an in-process fake hypervisor with fresh state per connection).
@@ -87,6 +91,31 @@ public final class LibvirtConnection: @unchecked Sendable {
             coresPerSocket: info.cores,
             threadsPerCore: info.threads
         )
+    }
+
+    /// Free host memory in bytes, all NUMA nodes together. Wraps `virNodeGetFreeMemory`.
+    public func freeMemoryBytes() throws -> UInt64 {
+        let free = virNodeGetFreeMemory(handle)
+        // libvirt itself treats 0 as failure (and reports an error for it).
+        if free == 0 { throw LibvirtError.last(function: "virNodeGetFreeMemory") }
+        return free
+    }
+
+    /// The host's CPU time counters in nanoseconds since boot (`kernel`, `user`, `idle`,
+    /// `iowait`, …, named as libvirt names them), for all CPUs or one (`cpu`).
+    /// Wraps `virNodeGetCPUStats`.
+    public func cpuStats(cpu: Int32? = nil) throws -> NodeCPUStats {
+        let cpuNumber = cpu ?? cInt(VIR_NODE_CPU_STATS_ALL_CPUS)
+        var count: Int32 = 0
+        try check("virNodeGetCPUStats") { virNodeGetCPUStats(handle, cpuNumber, nil, &count, 0) }
+        guard count > 0 else { return NodeCPUStats(counters: [:]) }
+        var stats = [virNodeCPUStats](repeating: virNodeCPUStats(), count: Int(count))
+        _ = try stats.withUnsafeMutableBufferPointer { (buffer) throws(LibvirtError) in
+            try check("virNodeGetCPUStats") { virNodeGetCPUStats(handle, cpuNumber, buffer.baseAddress, &count, 0) }
+        }
+        var counters: [String: UInt64] = [:]
+        for stat in stats.prefix(Int(count)) { counters[stringFromCCharTuple(stat.field)] = stat.value }
+        return NodeCPUStats(counters: counters)
     }
 
     /// The host capabilities document (`<capabilities>`). Wraps `virConnectGetCapabilities`.
@@ -162,13 +191,9 @@ public final class LibvirtConnection: @unchecked Sendable {
     /// All domains matching `flags` (empty: every domain, running or defined).
     /// Wraps `virConnectListAllDomains`.
     public func allDomains(flags: ListDomainsFlags = []) throws -> [LibvirtDomain] {
-        var list: UnsafeMutablePointer<OpaquePointer?>? = nil
-        let count = try check("virConnectListAllDomains") {
-            virConnectListAllDomains(handle, &list, flags.rawValue)
+        try list("virConnectListAllDomains", LibvirtDomain.init(owning:)) {
+            virConnectListAllDomains(handle, $0, flags.rawValue)
         }
-        guard let list else { return [] }
-        defer { free(list) }
-        return (0..<Int(count)).compactMap { index in list[index].map(LibvirtDomain.init(owning:)) }
     }
 
     /// The domain with this UUID (any case, with dashes); throws a `VIR_ERR_NO_DOMAIN` error
@@ -207,15 +232,49 @@ public final class LibvirtConnection: @unchecked Sendable {
 
     // MARK: Storage
 
-    /// All storage pools, active or not. Wraps `virConnectListAllStoragePools`.
-    public func allPools() throws -> [LibvirtStoragePool] {
-        var list: UnsafeMutablePointer<OpaquePointer?>? = nil
-        let count = try check("virConnectListAllStoragePools") {
-            virConnectListAllStoragePools(handle, &list, 0)
+    /// All storage pools matching `flags` (empty: every pool, active or not).
+    /// Wraps `virConnectListAllStoragePools`.
+    public func allPools(flags: ListPoolsFlags = []) throws -> [LibvirtStoragePool] {
+        try list("virConnectListAllStoragePools", LibvirtStoragePool.init(owning:)) {
+            virConnectListAllStoragePools(handle, $0, flags.rawValue)
         }
-        guard let list else { return [] }
-        defer { free(list) }
-        return (0..<Int(count)).compactMap { index in list[index].map(LibvirtStoragePool.init(owning:)) }
+    }
+
+    /// The storage pool with this UUID (any case); throws a `.noStoragePool` error when there
+    /// is none. Wraps `virStoragePoolLookupByUUIDString`.
+    public func pool(uuid: String) throws -> LibvirtStoragePool {
+        LibvirtStoragePool(owning: try checkNonNull("virStoragePoolLookupByUUIDString") {
+            virStoragePoolLookupByUUIDString(handle, uuid)
+        })
+    }
+
+    /// The storage pool whose target is the directory `path` (e.g. a VirtualHardDiskPath);
+    /// throws a `.noStoragePool` error when there is none.
+    /// Wraps `virStoragePoolLookupByTargetPath`.
+    public func pool(targetPath path: String) throws -> LibvirtStoragePool {
+        LibvirtStoragePool(owning: try checkNonNull("virStoragePoolLookupByTargetPath") {
+            virStoragePoolLookupByTargetPath(handle, path)
+        })
+    }
+
+    /// Creates and starts a transient storage pool from `<pool>` XML (gone once stopped).
+    /// Wraps `virStoragePoolCreateXML`.
+    public func createPool(xml: String) throws -> LibvirtStoragePool {
+        LibvirtStoragePool(owning: try checkNonNull("virStoragePoolCreateXML") {
+            virStoragePoolCreateXML(handle, xml, 0)
+        })
+    }
+
+    /// Asks the storage backend of `type` (e.g. "iscsi", "iscsi-direct", "logical", "netfs")
+    /// which pool sources it can find, given a `<source>` XML `spec` (for iSCSI: the portal
+    /// `<host name=… port=…/>` and, for iscsi-direct, the `<initiator>`); returns a
+    /// `<sources>` document. Wraps `virConnectFindStoragePoolSources`.
+    public func findPoolSources(type: String, spec: String? = nil) throws -> String {
+        try withOptionalCString(spec) { spec in
+            try takeString("virConnectFindStoragePoolSources") {
+                virConnectFindStoragePoolSources(handle, type, spec, 0)
+            }
+        }
     }
 
     /// The storage pool with this name; throws a `VIR_ERR_NO_STORAGE_POOL` error when there
@@ -264,6 +323,7 @@ private let releaseCloseCallbackBox: virFreeCallback = { opaque in
 }
 
 /// Passes `string` as a C string, or NULL for nil.
+@discardableResult
 func withOptionalCString<R>(_ string: String?, _ body: (UnsafePointer<CChar>?) throws -> R) rethrows -> R {
     guard let string else { return try body(nil) }
     return try string.withCString { try body($0) }

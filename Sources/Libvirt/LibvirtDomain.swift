@@ -89,6 +89,20 @@ public final class LibvirtDomain: @unchecked Sendable {
                           vcpus: UInt32(info.nrVirtCpu), cpuTime: info.cpuTime)
     }
 
+    /// The maximum memory in KiB. Wraps `virDomainGetMaxMemory`.
+    public func maxMemoryKiB() throws -> UInt64 {
+        let kib = virDomainGetMaxMemory(handle)
+        // libvirt itself treats 0 as failure (and reports an error for it).
+        if kib == 0 { throw LibvirtError.last(function: "virDomainGetMaxMemory") }
+        return UInt64(kib)
+    }
+
+    /// The number of vCPUs: live or configured (`.live` / `.config`), current or with
+    /// `.maximum` the maximum. Wraps `virDomainGetVcpusFlags`.
+    public func vcpuCount(flags: ModificationFlags = []) throws -> UInt32 {
+        UInt32(try check("virDomainGetVcpusFlags") { virDomainGetVcpusFlags(handle, flags.rawValue) })
+    }
+
     /// The domain's `<domain>` XML: the live definition, or with `.inactive` the persistent
     /// one. Wraps `virDomainGetXMLDesc`.
     public func xml(flags: XMLFlags = []) throws -> String {
@@ -245,28 +259,15 @@ public final class LibvirtDomain: @unchecked Sendable {
     /// the values given are changed. Wraps `virDomainSetSchedulerParametersFlags`.
     public func setSchedulerParameters(shares: UInt64? = nil, vcpuPeriod: UInt64? = nil, vcpuQuota: Int64? = nil,
                                        flags: ModificationFlags) throws {
-        var params: UnsafeMutablePointer<virTypedParameter>?
-        var count: Int32 = 0
-        var capacity: Int32 = 0
-        defer { virTypedParamsFree(params, count) }
-        if let shares {
-            _ = try check("virTypedParamsAddULLong") {
-                virTypedParamsAddULLong(&params, &count, &capacity, VIR_DOMAIN_SCHEDULER_CPU_SHARES, shares)
+        let params = TypedParameterList()
+        try params.add(VIR_DOMAIN_SCHEDULER_CPU_SHARES, shares)
+        try params.add(VIR_DOMAIN_SCHEDULER_VCPU_PERIOD, vcpuPeriod)
+        try params.add(VIR_DOMAIN_SCHEDULER_VCPU_QUOTA, vcpuQuota)
+        guard !params.isEmpty else { return }
+        try params.withParameters { params, count in
+            try check("virDomainSetSchedulerParametersFlags") {
+                virDomainSetSchedulerParametersFlags(handle, params, count, flags.rawValue)
             }
-        }
-        if let vcpuPeriod {
-            _ = try check("virTypedParamsAddULLong") {
-                virTypedParamsAddULLong(&params, &count, &capacity, VIR_DOMAIN_SCHEDULER_VCPU_PERIOD, vcpuPeriod)
-            }
-        }
-        if let vcpuQuota {
-            _ = try check("virTypedParamsAddLLong") {
-                virTypedParamsAddLLong(&params, &count, &capacity, VIR_DOMAIN_SCHEDULER_VCPU_QUOTA, vcpuQuota)
-            }
-        }
-        guard count > 0 else { return }
-        _ = try check("virDomainSetSchedulerParametersFlags") {
-            virDomainSetSchedulerParametersFlags(handle, params, count, flags.rawValue)
         }
     }
 

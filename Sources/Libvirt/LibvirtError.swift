@@ -3,84 +3,66 @@ internal import CLibvirt
 /// An error reported by libvirt, copied out of libvirt's per-thread error slot right after the
 /// failing call.
 ///
-/// `code` is a `virErrorNumber` (for example `VIR_ERR_NO_DOMAIN`), `domain` a `virErrorDomain`
-/// (the libvirt subsystem that raised it, for example `VIR_FROM_QEMU`), `message` libvirt's own
-/// human-readable text and `function` the name of the C function that failed.
-/// Wraps `virGetLastError`.
+/// `code` says what went wrong (`Code`, a `virErrorNumber` such as `VIR_ERR_NO_DOMAIN`),
+/// `domain` which libvirt subsystem raised it (`Domain`, a `virErrorDomain` such as
+/// `VIR_FROM_QEMU`), `message` is libvirt's own human-readable text and `function` the name of
+/// the C function that failed. Wraps `virGetLastError`.
 public struct LibvirtError: Error, Sendable, CustomStringConvertible {
-    /// A `virErrorNumber`, named.
-    public struct Code: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
-        public let rawValue: Int32
-        public init(rawValue: Int32) { self.rawValue = rawValue }
-        init<E: RawRepresentable>(_ value: E) where E.RawValue: BinaryInteger { rawValue = cInt(value) }
-        public var description: String { String(rawValue) }
-
-        /// `VIR_ERR_NO_SUPPORT`
-        public static let noSupport = Code(VIR_ERR_NO_SUPPORT)
-        /// `VIR_ERR_INVALID_ARG`
-        public static let invalidArg = Code(VIR_ERR_INVALID_ARG)
-        /// `VIR_ERR_OPERATION_FAILED`
-        public static let operationFailed = Code(VIR_ERR_OPERATION_FAILED)
-        /// `VIR_ERR_DOM_EXIST`
-        public static let domainExists = Code(VIR_ERR_DOM_EXIST)
-        /// `VIR_ERR_NO_DOMAIN`
-        public static let noDomain = Code(VIR_ERR_NO_DOMAIN)
-        /// `VIR_ERR_OPERATION_INVALID`
-        public static let operationInvalid = Code(VIR_ERR_OPERATION_INVALID)
-    }
-
-    /// The `virErrorNumber` of the failure, e.g. `VIR_ERR_NO_DOMAIN` (42).
+    /// What went wrong, e.g. `.noDomain` (`VIR_ERR_NO_DOMAIN`).
     public let code: Code
-    /// The `virErrorDomain` (libvirt subsystem) that raised the error, e.g. `VIR_FROM_RPC`.
-    public let domain: Int32
+    /// The libvirt subsystem that raised the error, e.g. `.rpc` (`VIR_FROM_RPC`).
+    public let domain: Domain
     /// libvirt's message, e.g. "Domain not found: no domain with matching uuid '…'".
     public let message: String
     /// The libvirt C function whose call failed, e.g. `virDomainLookupByUUIDString`.
     public let function: String
 
     /// Creates an error from its parts; the wrappers build these from libvirt's last error.
-    public init(code: Int32, domain: Int32, message: String, function: String) {
-        self.code = Code(rawValue: code)
+    public init(code: Code, domain: Domain, message: String, function: String) {
+        self.code = code
         self.domain = domain
         self.message = message
         self.function = function
     }
 
-    /// "`function`: `message` (code N, domain M)".
+    /// "`function`: `message` (VIR_ERR_… (N), VIR_FROM_… (M))".
     public var description: String {
-        "\(function): \(message) (code \(code), domain \(domain))"
+        "\(function): \(message) (\(code), \(domain))"
     }
 
     /// The object (domain) does not exist. Matches `VIR_ERR_NO_DOMAIN`.
-    public var isNoDomain: Bool { code.rawValue == cInt(VIR_ERR_NO_DOMAIN) }
+    public var isNoDomain: Bool { code == .noDomain }
 
     /// The operation is not valid in the object's current state (e.g. suspending a stopped
     /// domain). Matches `VIR_ERR_OPERATION_INVALID`.
-    public var isOperationInvalid: Bool { code.rawValue == cInt(VIR_ERR_OPERATION_INVALID) }
+    public var isOperationInvalid: Bool { code == .operationInvalid }
 
     /// The driver does not support the call. Matches `VIR_ERR_NO_SUPPORT`.
-    public var isNotSupported: Bool { code.rawValue == cInt(VIR_ERR_NO_SUPPORT) }
+    public var isNotSupported: Bool { code == .noSupport }
 
     /// The requested metadata is absent. Matches `VIR_ERR_NO_DOMAIN_METADATA`.
-    public var isNoMetadata: Bool { code.rawValue == cInt(VIR_ERR_NO_DOMAIN_METADATA) }
+    public var isNoMetadata: Bool { code == .noDomainMetadata }
 
     /// The storage pool does not exist. Matches `VIR_ERR_NO_STORAGE_POOL`.
-    public var isNoStoragePool: Bool { code.rawValue == cInt(VIR_ERR_NO_STORAGE_POOL) }
+    public var isNoStoragePool: Bool { code == .noStoragePool }
 
     /// The storage volume does not exist. Matches `VIR_ERR_NO_STORAGE_VOL`.
-    public var isNoStorageVolume: Bool { code.rawValue == cInt(VIR_ERR_NO_STORAGE_VOL) }
+    public var isNoStorageVolume: Bool { code == .noStorageVolume }
+
+    /// The network does not exist. Matches `VIR_ERR_NO_NETWORK`.
+    public var isNoNetwork: Bool { code == .noNetwork }
 
     /// The connection to the hypervisor is unusable and must be reopened: no connection
     /// (`VIR_ERR_NO_CONNECT`, `VIR_ERR_INVALID_CONN`), an RPC failure (`VIR_ERR_RPC`), or a
     /// system/internal error raised by the RPC or remote layer (socket closed, EOF, reset).
     public var isConnectionBroken: Bool {
-        switch code.rawValue {
-        case cInt(VIR_ERR_NO_CONNECT), cInt(VIR_ERR_INVALID_CONN), cInt(VIR_ERR_RPC):
+        switch code {
+        case .noConnect, .invalidConn, .rpc:
             return true
-        case cInt(VIR_ERR_SYSTEM_ERROR), cInt(VIR_ERR_INTERNAL_ERROR):
+        case .systemError, .internalError:
             // Only the transport layers mean "the connection died"; a system error from, say,
             // the storage driver is an ordinary failure.
-            if domain == cInt(VIR_FROM_RPC) || domain == cInt(VIR_FROM_REMOTE) { return true }
+            if domain == .rpc || domain == .remote { return true }
             return message.contains("client socket is closed")
                 || message.contains("connection is closed")
         default:
@@ -92,11 +74,11 @@ public struct LibvirtError: Error, Sendable, CustomStringConvertible {
     /// synchronous function as the failing C call: libvirt keeps the error per thread.
     static func last(function: String) -> LibvirtError {
         guard let err = virGetLastError() else {
-            return LibvirtError(code: cInt(VIR_ERR_INTERNAL_ERROR), domain: 0,
+            return LibvirtError(code: .internalError, domain: .unspecified,
                                 message: "libvirt reported failure without an error", function: function)
         }
         let message = err.pointee.message.map { String(cString: $0) } ?? "unknown libvirt error"
-        let error = LibvirtError(code: err.pointee.code, domain: err.pointee.domain,
+        let error = LibvirtError(code: Code(rawValue: err.pointee.code), domain: Domain(rawValue: err.pointee.domain),
                                  message: message, function: function)
         virResetLastError()
         return error
@@ -105,6 +87,6 @@ public struct LibvirtError: Error, Sendable, CustomStringConvertible {
     /// An error raised by this wrapper itself (not libvirt), e.g. a value libvirt returned that
     /// this version of the wrapper cannot represent.
     static func wrapper(_ message: String, function: String) -> LibvirtError {
-        LibvirtError(code: cInt(VIR_ERR_INTERNAL_ERROR), domain: 0, message: message, function: function)
+        LibvirtError(code: .internalError, domain: .unspecified, message: message, function: function)
     }
 }

@@ -68,16 +68,37 @@ func stringFromCCharTuple<T>(_ tuple: T) -> String {
     }
 }
 
-/// The canonical UUID of a domain handle, or nil when libvirt cannot produce it.
-func domainUUIDString(_ domain: OpaquePointer) -> String? {
+/// Runs a `vir…GetUUIDString(handle, buffer)` call and returns the UUID in lowercase
+/// canonical form.
+func uuidString(_ function: String, _ body: (UnsafeMutablePointer<CChar>) -> Int32) throws(LibvirtError) -> String {
     // VIR_UUID_STRING_BUFLEN: 36 characters plus NUL.
     var buffer = [CChar](repeating: 0, count: 37)
-    let rc = buffer.withUnsafeMutableBufferPointer { virDomainGetUUIDString(domain, $0.baseAddress) }
-    guard rc == 0 else {
-        virResetLastError()
-        return nil
+    try buffer.withUnsafeMutableBufferPointer { (buffer) throws(LibvirtError) in
+        guard let base = buffer.baseAddress else { return }
+        try check(function) { body(base) }
     }
     return buffer.withUnsafeBufferPointer { buf in
         String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }.lowercased()
+}
+
+/// The canonical UUID of a domain handle, or nil when libvirt cannot produce it.
+func domainUUIDString(_ domain: OpaquePointer) -> String? {
+    try? uuidString("virDomainGetUUIDString") { virDomainGetUUIDString(domain, $0) }
+}
+
+/// Runs a `vir…ListAll…(…, &array, flags)` call, which returns a `malloc`ed array of handles
+/// the caller owns, and wraps each handle in its owning object.
+func list<T>(_ function: String, _ wrap: (OpaquePointer) -> T,
+             _ body: (UnsafeMutablePointer<UnsafeMutablePointer<OpaquePointer?>?>) -> Int32) throws(LibvirtError) -> [T] {
+    var array: UnsafeMutablePointer<OpaquePointer?>? = nil
+    let count = try check(function) { body(&array) }
+    guard let array else { return [] }
+    defer { free(array) }
+    return (0..<Int(count)).compactMap { index in array[index].map(wrap) }
+}
+
+/// A C string from libvirt, or "" when it passed NULL.
+func stringOrEmpty(_ pointer: UnsafePointer<CChar>?) -> String {
+    pointer.map { String(cString: $0) } ?? ""
 }

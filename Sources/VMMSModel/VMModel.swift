@@ -45,8 +45,9 @@ public final class VMModel: Sendable {
     private struct Entry {
         var record: VMRecord
         var transition: VMState?
-        /// The operation holding the VM, and its verb for messages.
-        var holder: (id: Int, verb: String)?
+        /// The operation holding the VM, its verb for messages, and the verb of an operation
+        /// that ran beside it (TurnOff cutting it short).
+        var holder: (id: Int, verb: String, interruptedBy: String?)?
         /// The first reading begun at or after this number replaces the transition.
         var clearTransitionAt: Int?
         /// The number of the last reading applied.
@@ -212,13 +213,15 @@ public final class VMModel: Sendable {
                 guard allowed.contains(entry.record.state) || allowed.contains(shown) else {
                     return .failure(.invalidState(current: shown, message: Self.refusal(verb, entry.record.name, shown, hint)))
                 }
+                entry.holder?.interruptedBy = verb
+                s.entries[uuid] = entry
                 return .success((OperationToken(uuid: uuid, id: id, holdsVM: false), entry.presented))
             }
             guard allowed.contains(shown) else {
                 return .failure(.invalidState(current: shown, message: Self.refusal(verb, entry.record.name, shown, hint)))
             }
             let before = entry.presented
-            entry.holder = (id, verb)
+            entry.holder = (id, verb, nil)
             // Held, the VM shows `showing` or the state it had: readings taken mid-operation
             // (a domain passing through "shutdown" while destroyed) do not surface.
             entry.transition = showing ?? shown
@@ -257,17 +260,20 @@ public final class VMModel: Sendable {
     }
 
     /// Ends the operation: releases the VM and, when no reading came to replace the
-    /// transition (libvirt could not be read), drops the transition anyway.
-    public func finishOperation(_ token: OperationToken) {
-        guard token.holdsVM else { return }
-        state.withLock { s in
-            guard var entry = s.entries[token.uuid], entry.holder?.id == token.id else { return }
+    /// transition (libvirt could not be read), drops the transition anyway. Returns the verb
+    /// of an operation that ran beside it meanwhile, if any (a TurnOff that cut it short).
+    @discardableResult
+    public func finishOperation(_ token: OperationToken) -> String? {
+        guard token.holdsVM else { return nil }
+        return state.withLock { s -> String? in
+            guard var entry = s.entries[token.uuid], let holder = entry.holder, holder.id == token.id else { return nil }
             let before = entry.presented
             entry.holder = nil
             entry.transition = nil
             entry.clearTransitionAt = nil
             s.entries[token.uuid] = entry
             if entry.presented != before { sink([.updated(old: before, new: entry.presented)]) }
+            return holder.interruptedBy
         }
     }
 

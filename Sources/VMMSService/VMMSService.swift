@@ -10,9 +10,12 @@ public struct ServiceOptions: Sendable {
     public var accelerator: Accelerator
     public var stateDirectory: String
     public var authorizer: any Authorizer
+    /// How long a quick libvirt call may take before the caller gets Timeout.
+    public var libvirtTimeout: Duration
 
     public init(bus: DBusConnection.Bus, libvirtURI: String, accelerator: Accelerator, stateDirectory: String,
-                authorizer: any Authorizer) {
+                authorizer: any Authorizer, libvirtTimeout: Duration = .seconds(30)) {
+        self.libvirtTimeout = libvirtTimeout
         self.bus = bus
         self.libvirtURI = libvirtURI
         self.accelerator = accelerator
@@ -41,7 +44,7 @@ public final class VMMSService: Sendable {
     /// libvirt being down does not stop the start: the service says so instead.
     public static func start(_ options: ServiceOptions, logger: Logger) async throws -> VMMSService {
         try LibvirtEventLoop.start()
-        let link = HypervisorLink(uri: options.libvirtURI, worker: LibvirtWorker())
+        let link = HypervisorLink(uri: options.libvirtURI, worker: LibvirtWorker(timeout: options.libvirtTimeout))
         let settingsStore = SettingsStore(stateDirectory: options.stateDirectory)
         let (settings, problem) = settingsStore.load()
         if let problem { logger.warning("\(problem)") }
@@ -63,7 +66,7 @@ public final class VMMSService: Sendable {
         ])
         let server = ObjectServer(connection: connection, objectManagerPath: Paths.root, tree: registry, emitter: emitter)
         let watchers: [any ConnectionWatcher] = [
-            JournalRecovery(journal: journal, logger: logger),
+            JournalRecovery(journal: journal, worker: link.worker, logger: logger),
             HostWatcher(link: link, host: host, accelerator: options.accelerator),
             VMWatcher(monitor: monitor, uri: options.libvirtURI),
         ]

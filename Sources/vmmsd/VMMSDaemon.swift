@@ -34,11 +34,15 @@ struct VMMSDaemon: AsyncParsableCommand {
     @Option(name: .customLong("state-dir"), help: "Where persisted host settings live (default /var/lib/vmms; on a session bus ~/.local/state/vmms).")
     var stateDirectory: String?
 
+    @Option(name: .customLong("libvirt-timeout"), help: "Seconds a libvirt call may take before the caller gets Timeout (default 30).")
+    var libvirtTimeout: UInt = 30
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: Logger.Level = .info
 
     func validate() throws {
         if system && (session || address != nil) { throw ValidationError("--system excludes --session and --address") }
+        if !(1...3600).contains(libvirtTimeout) { throw ValidationError("--libvirt-timeout must be between 1 and 3600 seconds") }
     }
 
     func run() async throws {
@@ -61,7 +65,8 @@ struct VMMSDaemon: AsyncParsableCommand {
             libvirtURI: connect ?? file.connect ?? "qemu:///system",
             accelerator: accelerator ?? file.accelerator ?? .auto,
             stateDirectory: stateDirectory ?? file.stateDirectory ?? (onSessionBus ? home + "/.local/state/vmms" : "/var/lib/vmms"),
-            authorizer: onSessionBus ? SessionBusAuthorizer() : PolkitAuthorizer(logger: logger))
+            authorizer: onSessionBus ? SessionBusAuthorizer() : PolkitAuthorizer(logger: logger),
+            libvirtTimeout: .seconds(Int(libvirtTimeout)))
 
         let service: VMMSService
         do {

@@ -21,6 +21,9 @@ private let testHostXML = """
     <currentMemory unit='KiB'>2097152</currentMemory>
     <vcpu>2</vcpu>
     <os><type arch='i686'>hvm</type></os>
+    <devices>
+      <disk type='file' device='disk'><source file='/guest/diskimage1'/><target dev='vda' bus='virtio'/></disk>
+    </devices>
   </domain>
 </node>
 """
@@ -39,17 +42,17 @@ func openTestDriver() throws -> LibvirtConnection {
 }
 
 /// Collects events from the event-loop thread and lets a test wait for one.
-final class EventRecorder: Sendable {
-    private let events = Mutex<[DomainEvent]>([])
+final class Recorder<Event: Sendable>: Sendable {
+    private let events = Mutex<[Event]>([])
 
-    func record(_ event: DomainEvent) {
+    func record(_ event: Event) {
         events.withLock { $0.append(event) }
     }
 
-    var all: [DomainEvent] { events.withLock { $0 } }
+    var all: [Event] { events.withLock { $0 } }
 
     /// Polls until `predicate` holds for the recorded events or `timeout` passes.
-    func wait(timeout: Duration = .seconds(5), until predicate: ([DomainEvent]) -> Bool) async -> Bool {
+    func wait(timeout: Duration = .seconds(5), until predicate: ([Event]) -> Bool) async -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if predicate(all) { return true }
@@ -58,6 +61,9 @@ final class EventRecorder: Sendable {
         return predicate(all)
     }
 }
+
+/// The recorder the domain-event tests use.
+typealias EventRecorder = Recorder<DomainEvent>
 
 /// A fresh directory under the system temporary directory, removed by the caller.
 func makeTemporaryDirectory() throws -> URL {

@@ -8,15 +8,26 @@ import VMMSModel
 /// no client ever sees a half-made VM.
 struct JournalRecovery: ConnectionWatcher {
     let journal: OperationJournal
+    let worker: LibvirtWorker
     let logger: Logger
 
+    /// How often what an operation could not undo is tried again on a live connection.
+    static let retryInterval: Duration = .seconds(5)
+
     func attach(_ connection: LibvirtConnection) async throws -> [any Sendable] {
+        try await recover(connection)
+        let recovery = self
+        return [PeriodicTask(every: Self.retryInterval) { try? await recovery.recover(connection) }]
+    }
+
+    /// Undoes every interrupted operation it can; what fails stays for the next pass.
+    func recover(_ connection: LibvirtConnection) async throws {
         let (entries, unreadable) = await journal.interrupted()
         for path in unreadable { logger.error("cannot read the interrupted operation in \(path); left for an administrator") }
         for entry in entries {
             logger.warning("undoing \(entry.operation) by \(entry.caller), interrupted at step \(entry.steps.count) (started \(entry.started))")
             let steps = entry.steps
-            let failures = try await Self.worker.run { () -> [String] in
+            let failures = try await worker.runLong { () -> [String] in
                 var failures: [String] = []
                 for step in steps.reversed() {
                     do { try Self.undo(step, connection: connection) } catch { failures.append("\(step): \(error)") }
@@ -30,11 +41,7 @@ struct JournalRecovery: ConnectionWatcher {
                 logger.error("could not undo every step of \(entry.operation): \(failures.joined(separator: "; "))")
             }
         }
-        return []
     }
-
-    /// Recovery is rare and short; a worker of its own keeps it off the cooperative pool.
-    private static let worker = LibvirtWorker()
 
     /// Undoes one step; a step whose effect is not there (never carried out) is fine.
     static func undo(_ step: JournalStep, connection: LibvirtConnection) throws {

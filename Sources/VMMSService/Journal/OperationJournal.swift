@@ -24,6 +24,8 @@ final class OperationJournal: Sendable {
     }
 
     let directory: String
+    /// Operations of this process still running: their files are theirs, not recovery's.
+    private let active = Mutex<Set<String>>([])
 
     init(stateDirectory: String) {
         directory = stateDirectory + "/journal"
@@ -31,8 +33,13 @@ final class OperationJournal: Sendable {
 
     /// Starts recording an operation.
     func begin(_ operation: String, caller: String) -> JournalRecord {
-        JournalRecord(journal: self, entry: Entry(id: UUID().uuidString.lowercased(), operation: operation,
-                                                  started: Date(), caller: caller, steps: []))
+        let id = UUID().uuidString.lowercased()
+        active.withLock { _ = $0.insert(id) }
+        return JournalRecord(journal: self, entry: Entry(id: id, operation: operation, started: Date(), caller: caller, steps: []))
+    }
+
+    fileprivate func release(_ id: String) {
+        active.withLock { _ = $0.remove(id) }
     }
 
     fileprivate func path(of id: String) -> String { directory + "/" + id + ".json" }
@@ -48,16 +55,18 @@ final class OperationJournal: Sendable {
         _ = try? await BlockingIO.run { DurableFile.remove(path) }
     }
 
-    /// Operations that did not finish, oldest first, and files that could not be read.
+    /// Operations that did not finish (a crash, or an undo that libvirt did not let happen),
+    /// oldest first, and files that could not be read. Running operations are not among them.
     func interrupted() async -> (entries: [Entry], unreadable: [String]) {
         let directory = self.directory
+        let running = active.withLock { $0 }
         return (try? await BlockingIO.run { () -> ([Entry], [String]) in
             let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
             var entries: [Entry] = [], unreadable: [String] = []
             for name in names.sorted() {
                 let path = directory + "/" + name
                 if name.contains(".tmp-") { try? FileManager.default.removeItem(atPath: path); continue }
-                guard name.hasSuffix(".json") else { continue }
+                guard name.hasSuffix(".json"), !running.contains(String(name.dropLast(5))) else { continue }
                 if let data = FileManager.default.contents(atPath: path),
                    let entry = try? JSONDecoder().decode(Entry.self, from: data) {
                     entries.append(entry)
@@ -100,6 +109,13 @@ final class JournalRecord: Sendable {
     func finish() async {
         let (id, written) = entry.withLock { ($0.id, !$0.steps.isEmpty) }
         if written { await journal.remove(id) }
+        journal.release(id)
+    }
+
+    /// The operation failed and could not undo what it did (libvirt did not answer): the
+    /// record stays for recovery, which retries until libvirt lets it.
+    func abandon() {
+        journal.release(entry.withLock { $0.id })
     }
 }
 

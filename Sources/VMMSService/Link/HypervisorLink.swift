@@ -31,11 +31,17 @@ final class HypervisorLink: Sendable {
         return try await worker.run { try body(connection) }
     }
 
+    /// Runs `body`, which may take minutes, with the connection on the long-operation worker.
+    func runLong<T: Sendable>(_ body: @escaping @Sendable (LibvirtConnection) throws -> T) async throws -> T {
+        let connection = try connection()
+        return try await worker.runLong { try body(connection) }
+    }
+
     /// Opens a new connection (blocking, on the worker); `onClose` learns when libvirt closes
     /// it. The connection is not current until `adopt`.
     func open(onClose: @escaping @Sendable (Int32) -> Void) async throws -> LibvirtConnection {
         let uri = self.uri
-        return try await worker.run { () -> LibvirtConnection in
+        return try await worker.runConnect { () -> LibvirtConnection in
             let connection = try LibvirtConnection(uri: uri)
             // Keepalive lets libvirt notice a libvirtd that died or froze without closing the
             // socket; drivers without a daemon (test://) do not support it.

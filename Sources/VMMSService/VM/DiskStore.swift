@@ -59,9 +59,12 @@ final class DiskStore: Sendable {
         return candidate
     }
 
-    /// Deletes disk images through the pool that holds them. Failures are logged: the VM is
-    /// gone already and a leftover file must not turn that into an error.
-    func delete(paths: [String]) async {
+    /// Deletes disk images through the pool that holds them. Failures are logged (the VM is
+    /// gone already and a leftover file must not turn that into an error); returns whether
+    /// every image is gone.
+    @discardableResult
+    func delete(paths: [String]) async -> Bool {
+        var all = true
         for path in paths {
             do {
                 try await link.run { connection in
@@ -77,8 +80,10 @@ final class DiskStore: Sendable {
                 continue
             } catch {
                 logger.warning("could not delete disk \(path): \(error)")
+                all = false
             }
         }
+        return all
     }
 
     /// Those of `paths` that DeleteDisks may delete: images in a directory vmms keeps a disk

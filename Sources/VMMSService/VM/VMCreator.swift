@@ -95,13 +95,19 @@ struct VMCreator {
             services.audit(caller, "CreateVM \(name) (\(uuid))\(createdDisk.map { " with new disk \($0)" } ?? "")")
             return Paths.vm(uuid: uuid)
         } catch {
-            await rollBack(uuid: definedUUID, disk: createdDisk)
-            await journal.finish()
+            if await rollBack(uuid: definedUUID, disk: createdDisk) {
+                await journal.finish()
+            } else {
+                journal.abandon()
+            }
             throw error
         }
     }
 
-    private func rollBack(uuid: String?, disk: String?) async {
+    /// Undoes a create that failed; false when libvirt did not let it (the journal's recovery
+    /// then finishes the job).
+    private func rollBack(uuid: String?, disk: String?) async -> Bool {
+        var undone = true
         if let uuid {
             do {
                 try await services.link.run { connection in
@@ -110,11 +116,13 @@ struct VMCreator {
                     try VMInterface.undefine(domain)
                 }
             } catch {
-                services.logger.error("could not remove the half-created VM \(uuid): \(error)")
+                services.logger.error("could not remove the half-created VM \(uuid) now (\(error)); recovery will")
+                undone = false
             }
             await services.monitor.refresh(uuid: uuid)
         }
-        if let disk { await services.disks.delete(paths: [disk]) }
+        if undone, let disk { undone = await services.disks.delete(paths: [disk]) }
+        return undone
     }
 
     /// The settings dictionary as model values; a type the contract never uses is refused.

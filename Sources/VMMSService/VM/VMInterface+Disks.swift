@@ -49,8 +49,11 @@ extension VMInterface {
                 await journal.finish()
                 return (record, diskPath)
             } catch {
-                if let created { await services.disks.delete(paths: [created]) }
-                await journal.finish()
+                if let created, await !services.disks.delete(paths: [created]) {
+                    journal.abandon()
+                } else {
+                    await journal.finish()
+                }
                 throw error
             }
         }

@@ -106,7 +106,7 @@ struct VMInterface: DBusInterface {
                 try await power(call, allowed: [.running, .paused, .starting, .stopping, .saving, .crashed], beside: true) {
                     try $0.destroy()
                 }
-            case "Save": try await power(call, allowed: [.running, .paused], showing: .saving) { try $0.managedSave() }
+            case "Save": try await power(call, allowed: [.running, .paused], showing: .saving, long: true) { try $0.managedSave() }
             case "Pause": try await power(call, allowed: [.running]) { try $0.suspend() }
             case "Resume": try await power(call, allowed: [.paused]) { try $0.resume() }
             case "Reset": try await power(call, allowed: [.running, .paused]) { try $0.reset() }
@@ -139,17 +139,19 @@ struct VMInterface: DBusInterface {
         try await services.authorizer.authorize(call, action, AuthorizationDetails(verb: verb, vmName: record.name, vmUUID: uuid))
     }
 
-    /// Runs `body` on the domain on the libvirt worker.
-    func withDomain<T: Sendable>(_ body: @escaping @Sendable (LibvirtDomain) throws -> T) async throws -> T {
-        try await withConnection { _, domain in try body(domain) }
+    /// Runs `body` on the domain on the libvirt worker (`long`: one that may take minutes).
+    func withDomain<T: Sendable>(long: Bool = false, _ body: @escaping @Sendable (LibvirtDomain) throws -> T) async throws -> T {
+        try await withConnection(long: long) { _, domain in try body(domain) }
     }
 
     /// Runs `body` with the connection and the domain on the libvirt worker; a domain that is
     /// gone is the contract's NotFound.
-    func withConnection<T: Sendable>(_ body: @escaping @Sendable (LibvirtConnection, LibvirtDomain) throws -> T) async throws -> T {
+    func withConnection<T: Sendable>(long: Bool = false,
+                                     _ body: @escaping @Sendable (LibvirtConnection, LibvirtDomain) throws -> T) async throws -> T {
         let uuid = self.uuid
+        let act: @Sendable (LibvirtConnection) throws -> T = { connection in try body(connection, try connection.domain(uuid: uuid)) }
         do {
-            return try await services.link.run { connection in try body(connection, try connection.domain(uuid: uuid)) }
+            return try await long ? services.link.runLong(act) : services.link.run(act)
         } catch let error as LibvirtError where error.isNoDomain {
             throw VMMSError.notFound("the virtual machine \(uuid) no longer exists")
         }
@@ -169,13 +171,18 @@ struct VMInterface: DBusInterface {
         do { result = .success(try await body(record)) } catch { result = .failure(error) }
         vms.operationActed(token)
         await services.monitor.refresh(uuid: uuid, full: full)
-        vms.finishOperation(token)
+        let interrupter = vms.finishOperation(token)
+        let now = vms.record(uuid: uuid)?.state ?? record.state
         switch result {
         case .success(let value):
             return value
         case .failure(let error as LibvirtError) where error.code == .operationInvalid:
-            let now = vms.record(uuid: uuid)?.state ?? record.state
             throw VMMSError.invalidState(current: now.rawValue, message: "cannot \(verb) \(record.name): \(error.message)")
+        case .failure(let error as LibvirtError) where interrupter != nil:
+            // Another client's TurnOff cut this operation short: the VM is not where this call
+            // was taking it, and that is the state's doing, not a libvirt failure.
+            throw VMMSError.invalidState(current: now.rawValue,
+                message: "\(verb) of \(record.name) was cut short by \(interrupter ?? "TurnOff") (\(error.message))")
         case .failure(let error):
             throw error
         }
@@ -184,11 +191,11 @@ struct VMInterface: DBusInterface {
     // MARK: Power
 
     /// A power operation: allowed only from `allowed` states, shown as `showing` while it runs.
-    private func power(_ call: MethodCall, allowed: Set<VMState>, showing: VMState? = nil, beside: Bool = false,
+    private func power(_ call: MethodCall, allowed: Set<VMState>, showing: VMState? = nil, beside: Bool = false, long: Bool = false,
                        _ act: @escaping @Sendable (LibvirtDomain) throws -> Void) async throws {
         try await authorize(call, .vmPower, verb: call.member)
         let record = try await operation(call.member, allowed: allowed, showing: showing, beside: beside) { record in
-            try await withDomain(act)
+            try await withDomain(long: long, act)
             return record
         }
         services.audit(await call.caller(), "\(call.member) \(record.name) (\(uuid))")
@@ -198,8 +205,9 @@ struct VMInterface: DBusInterface {
         try await authorize(call, .vmPower, verb: "Start")
         let record = try await operation("Start", allowed: [.off, .saved], showing: .starting) { record in
             // Admission after authorization: a refused caller learns nothing about the host.
+            // Restoring a saved VM reads its memory back, which may take minutes.
             try await services.reserves.admit(record, excluding: uuid, services: services) {
-                try await withDomain { try VMInterface.start($0) }
+                try await withDomain(long: record.state == .saved) { try VMInterface.start($0) }
             }
             return record
         }

@@ -119,7 +119,7 @@ final class VMMonitor: Sendable {
         case .lifecycle:
             return event.lifecycleEvent == .defined || event.lifecycleEvent == .undefined
         case .balloonChange, .reboot, .rtcChange, .watchdog, .ioError, .controlError,
-             .pmWakeup, .pmSuspend, .pmSuspendDisk, .jobCompleted, .agentLifecycle:
+             .pmWakeup, .pmSuspend, .pmSuspendDisk, .jobCompleted, .agentLifecycle, .blockJob:
             return false
         case .deviceAdded, .deviceRemoved, .deviceRemovalFailed, .metadataChange:
             return true

@@ -1,0 +1,213 @@
+import Foundation
+import Libvirt
+import TestSupport
+import Testing
+
+/// A second libvirt host on this machine, as in /work/shared/notes/migration.md: a libvirtd in
+/// its own network namespace (reached over a veth pair in an unused 10.251.x.0/24) and mount
+/// namespace (its own /run, /var/lib, /etc, /var/cache, /var/log of libvirt), listening on TCP
+/// inside the namespace only. `remove()` destroys its domains, stops that libvirtd (by the
+/// pid it wrote) and removes the namespace, the veth and the files.
+final class SecondHost: Sendable {
+    let octet: Int
+    let namespace: String
+    let link: String
+    let directory: ScratchDirectory
+    /// The destination libvirtd's address, on the namespace side of the veth.
+    var address: String { "10.251.\(octet).2" }
+    var uri: String { "qemu+tcp://\(address)/system" }
+
+    private init(octet: Int, directory: ScratchDirectory) {
+        self.octet = octet
+        self.directory = directory
+        namespace = "lt-mig-\(octet)"
+        link = "vmltm\(octet)"
+    }
+
+    static func start() async throws -> SecondHost {
+        let host = SecondHost(octet: try await unusedSubnet(in: 128...254), directory: try ScratchDirectory())
+        do {
+            try await host.setUp()
+            return host
+        } catch {
+            await host.remove()
+            throw error
+        }
+    }
+
+    private func setUp() async throws {
+        let ip = "/usr/sbin/ip"
+        try await run(ip, ["netns", "add", namespace])
+        try await run(ip, ["link", "add", link, "type", "veth", "peer", "name", link + "p"])
+        try await run(ip, ["link", "set", link + "p", "netns", namespace])
+        try await run(ip, ["addr", "add", "10.251.\(octet).1/24", "dev", link])
+        try await run(ip, ["link", "set", link, "up"])
+        try await run(ip, ["-n", namespace, "addr", "add", "\(address)/24", "dev", link + "p"])
+        try await run(ip, ["-n", namespace, "link", "set", link + "p", "up"])
+        try await run(ip, ["-n", namespace, "link", "set", "lo", "up"])
+        // Traffic to the destination must leave through our veth, nowhere else.
+        let route = try await run(ip, ["route", "get", address])
+        guard route.contains("dev \(link) ") else { throw TestFailure("\(address) is not routed via \(link): \(route)") }
+
+        let root = directory.url.path
+        for sub in ["run", "lib", "etc", "cache", "log"] {
+            try FileManager.default.createDirectory(atPath: "\(root)/\(sub)", withIntermediateDirectories: true)
+        }
+        for file in try FileManager.default.contentsOfDirectory(atPath: "/etc/libvirt") where file.hasSuffix(".conf") {
+            try FileManager.default.copyItem(atPath: "/etc/libvirt/\(file)", toPath: "\(root)/etc/\(file)")
+        }
+        try append("\(root)/etc/libvirtd.conf", """
+
+            listen_tls = 0
+            listen_tcp = 1
+            listen_addr = "\(address)"
+            auth_tcp = "none"
+            host_uuid = "\(UUID().uuidString.lowercased())"
+
+            """)
+        try append("\(root)/etc/qemu.conf", "\nstdio_handler = \"file\"\ncgroup_controllers = [ ]\n")
+        let mounts = [("run", "/run/libvirt"), ("lib", "/var/lib/libvirt"), ("etc", "/etc/libvirt"),
+                      ("cache", "/var/cache/libvirt"), ("log", "/var/log/libvirt")]
+            .map { "mount --bind \(root)/\($0.0) \($0.1)" }.joined(separator: "; ")
+        try await run(ip, ["netns", "exec", namespace, "unshare", "-m", "--propagation", "private", "sh", "-c",
+                           "\(mounts); exec /usr/sbin/libvirtd -d --listen --pid-file \(root)/libvirtd.pid"])
+        let uri = uri
+        guard await poll(timeout: .seconds(20), { (try? LibvirtConnection(uri: uri)) != nil }) else {
+            throw TestFailure("the second libvirtd did not answer at \(uri)")
+        }
+    }
+
+    private func append(_ path: String, _ text: String) throws {
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        defer { try? handle.close() }
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data(text.utf8))
+    }
+
+    /// The libvirtd this host started, from its pid file.
+    private var daemonPID: pid_t? {
+        (try? String(contentsOfFile: directory.path("libvirtd.pid"), encoding: .utf8))
+            .flatMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+    }
+
+    func remove() async {
+        if let connection = try? LibvirtConnection(uri: uri) {
+            for domain in (try? connection.allDomains()) ?? [] {
+                if (try? domain.isActive) == true { try? domain.destroy() }
+                try? domain.undefine(flags: [.managedSave, .snapshotsMetadata, .nvram])
+            }
+        }
+        if let pid = daemonPID {
+            kill(pid, SIGTERM)
+            let stopped = await poll(timeout: .seconds(15)) { kill(pid, 0) != 0 }
+            if !stopped { kill(pid, SIGKILL) }
+        }
+        _ = try? await runCommand("/usr/sbin/ip", ["netns", "del", namespace])
+        _ = try? await runCommand("/usr/sbin/ip", ["link", "del", link])
+        directory.remove()
+    }
+}
+
+/// Migrations to a second libvirtd on this machine (see `SecondHost`), tiny TCG guests whose
+/// disk both hosts see at the same path.
+@Suite("Migration between two libvirt hosts", .serialized, .enabled(if: realStackAvailable, realStackReason),
+       .timeLimit(.minutes(5)))
+struct RealMigrationTests {
+    let connection: LibvirtConnection
+
+    init() throws {
+        connection = try openSystem()
+    }
+
+    @Test func liveMigrationMovesTheRunningDomainAndItsDefinition() async throws {
+        let scratch = try await ScratchDomain.make(on: connection)
+        defer { scratch.remove() }
+        let host = try await SecondHost.start()
+        let destination = try LibvirtConnection(uri: host.uri)
+        let events = Recorder<DomainEvent>()
+        let registration = try connection.registerDomainEvents { if $0.uuid == scratch.uuid { events.record($0) } }
+        defer { registration.deregister() }
+
+        do {
+            let moved = try scratch.domain.migrate(
+                to: destination, parameters: MigrationParameters(migrateURI: "tcp://\(host.address)"),
+                flags: [.live, .persistDestination, .undefineSource, .unsafe])
+            #expect(try moved.uuid == scratch.uuid)
+            #expect(try moved.state().state == .running)
+            #expect(try moved.isPersistent)
+            let gone = #expect(throws: LibvirtError.self) { try connection.domain(uuid: scratch.uuid) }
+            #expect(gone?.code == .noDomain)
+            #expect(await events.wait { events in
+                events.contains { event in
+                    guard case .lifecycle(_, _, let detail) = event, event.lifecycleEvent == .stopped else { return false }
+                    return StoppedDetail(rawValue: detail) == .migrated
+                }
+            }, "\(events.all)")
+        } catch {
+            await host.remove()
+            throw error
+        }
+        await host.remove()
+    }
+
+    @Test func peerToPeerMigrationToAURIRenamesOnTheWay() async throws {
+        let scratch = try await ScratchDomain.make(on: connection, transient: true)
+        defer { scratch.remove() }
+        let host = try await SecondHost.start()
+        do {
+            let newName = uniqueName("moved")
+            try scratch.domain.migrate(
+                toURI: host.uri,
+                parameters: MigrationParameters(migrateURI: "tcp://\(host.address)", destinationName: newName),
+                flags: [.live, .peerToPeer, .unsafe])
+            let destination = try LibvirtConnection(uri: host.uri)
+            #expect(try destination.domain(name: newName).uuid == scratch.uuid)
+            #expect(throws: LibvirtError.self) { try connection.domain(uuid: scratch.uuid) }
+        } catch {
+            await host.remove()
+            throw error
+        }
+        await host.remove()
+    }
+
+    @Test func aThrottledStorageMigrationReportsProgressAndAbortLeavesItRunningHere() async throws {
+        let scratch = try await ScratchDomain.make(on: connection, transient: true, patternMiB: 32)
+        defer { scratch.remove() }
+        let host = try await SecondHost.start()
+        do {
+            // Both hosts see /tmp: the copy goes to another file of the same size there.
+            let copy = scratch.directory.path("copy.qcow2")
+            try await makeQcow2(copy)
+            let xml = try scratch.domain.xml(flags: [.migratable, .secure])
+                .replacingOccurrences(of: scratch.diskPath, with: copy)
+            let parameters = MigrationParameters(migrateURI: "tcp://\(host.address)", destinationXML: xml,
+                                                 bandwidthMiBPerSecond: 1, disks: ["sda"])
+            let pool = LibvirtWorkerPool(name: "lt-migrate", threads: 1, queueLimit: 0)
+            let domain = scratch.domain, uri = host.uri
+            let migration = Task {
+                try await pool.run(timeout: .seconds(120)) {
+                    try domain.migrate(toURI: uri, parameters: parameters, flags: [.live, .peerToPeer, .nonSharedDisk])
+                }
+            }
+            var stats: DomainJobStats?
+            #expect(try await poll(timeout: .seconds(60)) {
+                stats = try domain.jobStats()
+                return (stats?.diskProcessed ?? 0) > 0
+            }, "\(String(describing: stats))")
+            #expect(stats?.operation == .migrationOut)
+            #expect(stats?.diskTotal == 64 << 20)
+            #expect(stats?.dataTotal != nil && stats?.timeElapsedMs != nil)
+
+            try domain.abortJob()
+            let error = await #expect(throws: LibvirtError.self) { try await migration.value }
+            #expect(error?.code == .operationAborted)
+            #expect(error?.function == "virDomainMigrateToURI3")
+            #expect(try domain.state().state == .running)
+            #expect(try LibvirtConnection(uri: host.uri).allDomains().isEmpty)
+        } catch {
+            await host.remove()
+            throw error
+        }
+        await host.remove()
+    }
+}
