@@ -22,9 +22,11 @@ POLKITD=/usr/lib/polkit-1/polkitd
 DBUS_PIDFILE=/run/dbus/pid
 DBUS_SOCKET=/run/dbus/system_bus_socket
 
-# Runtime packages of the stack (no xmllint or build tools: CI images stay small).
+# Runtime packages of the stack, and what the tests call (xmllint for virt-xml-validate;
+# dnsmasq-base and iptables for libvirt networks, which libvirt only recommends).
 PACKAGES=(dbus-daemon dbus-bin polkitd libvirt-daemon-system libvirt-clients
-          qemu-system-x86 qemu-utils ovmf libvirt-dbus libglib2.0-bin)
+          qemu-system-x86 qemu-utils ovmf libvirt-dbus libglib2.0-bin
+          libxml2-utils dnsmasq-base iptables)
 
 log()  { printf 'stack: %s\n' "$*"; }
 die()  { printf 'stack: error: %s\n' "$*" >&2; exit 1; }

@@ -5,7 +5,7 @@ import TestSupport
 
 /// `make install` / `make uninstall` (mk/install.mk): the exact layout in a staging root, and a
 /// real install under /usr/local that dbus-daemon activates on the first call.
-@Suite("make install", .serialized)
+@Suite("make install", .usesLibvirtd, .serialized)
 struct InstallTests {
 
     // MARK: staging root

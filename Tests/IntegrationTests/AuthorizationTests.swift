@@ -6,7 +6,7 @@ import Spawn
 /// polkit on the real system bus with our policy and rules, and real users: root and alice
 /// (vmms-admins) may do everything, bob (no groups) nothing, carol (sudo) only after
 /// confirming her password — without the interactive flag she is told so.
-@Suite(.serialized, .enabled(if: realStackAvailable, realStackReason))
+@Suite(.usesLibvirtd, .serialized, .enabled(if: realStackAvailable, realStackReason))
 struct AuthorizationTests {
     static let host = "/org/example/VMMS1/Host"
     static let vmInterface = "org.example.VMMS1.VM"

@@ -6,7 +6,7 @@ import Testing
 /// The VM setters on real QEMU through libvirtd: what `virsh dumpxml` shows, the signals,
 /// the refusals that leave the definition alone, path confinement for non-root admins, and a
 /// generation 2 VM booting OVMF with Secure Boot (under TCG) and without it.
-@Suite(.serialized, .enabled(if: realStackAvailable, realStackReason))
+@Suite(.usesLibvirtd, .serialized, .enabled(if: realStackAvailable, realStackReason))
 struct ConfigurationTests {
     static let vm = "org.example.VMMS1.VM"
     static let props = "org.freedesktop.DBus.Properties"

@@ -5,7 +5,7 @@ import Testing
 
 /// The core hardening issue on the real stack: crash safety, changes libvirt does not
 /// announce, what may be a disk, races between clients.
-@Suite(.serialized, .enabled(if: realStackAvailable, realStackReason))
+@Suite(.usesLibvirtd, .serialized, .enabled(if: realStackAvailable, realStackReason))
 struct HardeningTests {
     typealias Client = LifecycleTests.Client
     static let vm = "org.example.VMMS1.VM"
@@ -113,89 +113,6 @@ struct HardeningTests {
         }
     }
 
-    // MARK: A libvirtd that stops answering
-
-    static func threads(_ pid: Int32) -> Int {
-        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
-        return status.split(separator: "\n").first { $0.hasPrefix("Threads:") }
-            .flatMap { Int($0.dropFirst(8).trimmingCharacters(in: .whitespaces)) } ?? -1
-    }
-
-    /// With libvirtd frozen (SIGSTOP), 200 calls that need libvirt (creates, each its own
-    /// name) are each answered (HypervisorUnavailable or Timeout) with a bounded number of
-    /// threads, reads keep coming from the model, after SIGCONT the service works again, and
-    /// no create that failed leaves a domain behind.
-    @Test(.timeLimit(.minutes(4)))
-    func aFrozenLibvirtdCostsBoundedThreadsAndEveryCallIsAnswered() async throws {
-        try await SystemBusNameLock.with {
-            let service = try await SystemVMMSD(extraArguments: ["--libvirt-timeout", "3"])
-            defer { service.stop() }
-            let client = Client(bus: try DBusConnection(bus: .system))
-            defer { client.bus.close() }
-            let prefix = Names.unique("frozen")
-            let path = try await client.create(prefix, ["Generation": .uint32(1), "MemoryStartupBytes": .uint64(32 * Self.mib)])
-            let libvirtd = try #require(Int32((try String(contentsOfFile: "/run/vmms-stack/libvirtd.pid", encoding: .utf8))
-                .trimmingCharacters(in: .whitespacesAndNewlines)))
-            let before = Self.threads(service.process.pid)
-            kill(libvirtd, SIGSTOP)
-            defer { kill(libvirtd, SIGCONT) }
-            let connections = try (0..<4).map { _ in try DBusConnection(bus: .system) }
-            defer { connections.forEach { $0.close() } }
-            let results = await withTaskGroup(of: (String, String).self) { group in
-                for i in 0..<200 {
-                    let bus = connections[i % connections.count]
-                    group.addTask {
-                        let name = "\(prefix)-\(i)"
-                        do {
-                            _ = try await bus.call(destination: "org.example.VMMS1", path: "/org/example/VMMS1/Host",
-                                                   interface: "org.example.VMMS1.Host", member: "CreateVM",
-                                                   [.string(name), .vardict(["Generation": .uint32(1), "MemoryStartupBytes": .uint64(32 * Self.mib)])],
-                                                   timeout: .seconds(90))
-                            return (name, "ok")
-                        } catch let error as DBusError { return (name, error.name) } catch { return (name, "\(error)") }
-                    }
-                }
-                return await group.reduce(into: [(String, String)]()) { $0.append($1) }
-            }
-            // Reads come from the model, not from libvirt: they answer while libvirtd is frozen.
-            #expect(try await Self.property(client, path, "Name") == .string(prefix))
-            let during = Self.threads(service.process.pid)
-            kill(libvirtd, SIGCONT)
-            var outcomes: [String: Int] = [:]
-            for (_, outcome) in results { outcomes[outcome, default: 0] += 1 }
-            let answered: Set<String> = ["org.example.VMMS1.Error.HypervisorUnavailable", "org.example.VMMS1.Error.Timeout"]
-            #expect(outcomes.keys.allSatisfy { answered.contains($0) || $0 == "ok" }, "\(outcomes)")
-            #expect(results.count == 200)
-            // 8 + 4 + 1 libvirt workers at most, whatever the number of calls.
-            #expect(during <= before + 16, "threads grew from \(before) to \(during)")
-            let recovered = await Self.eventually(60) {
-                do {
-                    _ = try await client.call(path, Self.props, "Set", [.string(Self.vm), .string("Notes"), .variant(.string("back"))])
-                    return true
-                } catch { return false }
-            }
-            #expect(recovered, "the service did not recover after SIGCONT: \(service.log.suffix(1500))")
-            // Only the creates that replied ok are VMs; the others are undone, also those whose
-            // define libvirt carried out after the caller had its Timeout.
-            let created = Set(results.filter { $0.1 == "ok" }.map(\.0))
-            let settled = try await Self.eventually(30) {
-                let names = try await virsh(["list", "--all", "--name"]).stdout.split(separator: "\n")
-                    .map { $0.trimmingCharacters(in: .whitespaces) }.filter { $0.hasPrefix(prefix + "-") }
-                return Set(names) == created
-            }
-            #expect(settled, "creates that failed left domains behind")
-            for name in created {
-                if let vm = try? await client.call("/org/example/VMMS1/Host", "org.example.VMMS1.Host", "LookupVM", [.string(name)]).first?.objectPath {
-                    try await client.vm(vm, "Delete", [.vardict([:])])
-                }
-            }
-            try await client.vm(path, "Delete", [.vardict([:])])
-            let left = try await virsh(["list", "--all", "--name"]).stdout.split(separator: "\n")
-                .map { $0.trimmingCharacters(in: .whitespaces) }.filter { $0.hasPrefix(prefix) }
-            for name in left { _ = try await virsh(["undefine", name]) }
-        }
-    }
-
     // MARK: Races
 
     /// Two TurnOffs at once: one turns the VM off, the other gets the contract's InvalidState
@@ -279,4 +196,94 @@ struct HardeningTests {
             _ = try await root.call(second, "org.example.VMMS1.VM.Delete", ["{}"])
         }
     }
+}
+
+/// A libvirtd that stops answering (SIGSTOP): it disturbs every other test that uses
+/// libvirtd, so it runs alone.
+@Suite(.disturbsLibvirtd, .serialized, .enabled(if: realStackAvailable, realStackReason))
+struct FrozenLibvirtdTests {
+    typealias Client = LifecycleTests.Client
+
+
+    static func threads(_ pid: Int32) -> Int {
+        let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        return status.split(separator: "\n").first { $0.hasPrefix("Threads:") }
+            .flatMap { Int($0.dropFirst(8).trimmingCharacters(in: .whitespaces)) } ?? -1
+    }
+
+    /// With libvirtd frozen (SIGSTOP), 200 calls that need libvirt (creates, each its own
+    /// name) are each answered (HypervisorUnavailable or Timeout) with a bounded number of
+    /// threads, reads keep coming from the model, after SIGCONT the service works again, and
+    /// no create that failed leaves a domain behind.
+    @Test(.timeLimit(.minutes(4)))
+    func aFrozenLibvirtdCostsBoundedThreadsAndEveryCallIsAnswered() async throws {
+        try await SystemBusNameLock.with {
+            let service = try await SystemVMMSD(extraArguments: ["--libvirt-timeout", "3"])
+            defer { service.stop() }
+            let client = Client(bus: try DBusConnection(bus: .system))
+            defer { client.bus.close() }
+            let prefix = Names.unique("frozen")
+            let path = try await client.create(prefix, ["Generation": .uint32(1), "MemoryStartupBytes": .uint64(32 * HardeningTests.mib)])
+            let libvirtd = try #require(Int32((try String(contentsOfFile: "/run/vmms-stack/libvirtd.pid", encoding: .utf8))
+                .trimmingCharacters(in: .whitespacesAndNewlines)))
+            let before = Self.threads(service.process.pid)
+            kill(libvirtd, SIGSTOP)
+            defer { kill(libvirtd, SIGCONT) }
+            let connections = try (0..<4).map { _ in try DBusConnection(bus: .system) }
+            defer { connections.forEach { $0.close() } }
+            let results = await withTaskGroup(of: (String, String).self) { group in
+                for i in 0..<200 {
+                    let bus = connections[i % connections.count]
+                    group.addTask {
+                        let name = "\(prefix)-\(i)"
+                        do {
+                            _ = try await bus.call(destination: "org.example.VMMS1", path: "/org/example/VMMS1/Host",
+                                                   interface: "org.example.VMMS1.Host", member: "CreateVM",
+                                                   [.string(name), .vardict(["Generation": .uint32(1), "MemoryStartupBytes": .uint64(32 * HardeningTests.mib)])],
+                                                   timeout: .seconds(90))
+                            return (name, "ok")
+                        } catch let error as DBusError { return (name, error.name) } catch { return (name, "\(error)") }
+                    }
+                }
+                return await group.reduce(into: [(String, String)]()) { $0.append($1) }
+            }
+            // Reads come from the model, not from libvirt: they answer while libvirtd is frozen.
+            #expect(try await HardeningTests.property(client, path, "Name") == .string(prefix))
+            let during = Self.threads(service.process.pid)
+            kill(libvirtd, SIGCONT)
+            var outcomes: [String: Int] = [:]
+            for (_, outcome) in results { outcomes[outcome, default: 0] += 1 }
+            let answered: Set<String> = ["org.example.VMMS1.Error.HypervisorUnavailable", "org.example.VMMS1.Error.Timeout"]
+            #expect(outcomes.keys.allSatisfy { answered.contains($0) || $0 == "ok" }, "\(outcomes)")
+            #expect(results.count == 200)
+            // 8 + 4 + 1 libvirt workers at most, whatever the number of calls.
+            #expect(during <= before + 16, "threads grew from \(before) to \(during)")
+            let recovered = await HardeningTests.eventually(60) {
+                do {
+                    _ = try await client.call(path, HardeningTests.props, "Set", [.string(HardeningTests.vm), .string("Notes"), .variant(.string("back"))])
+                    return true
+                } catch { return false }
+            }
+            #expect(recovered, "the service did not recover after SIGCONT: \(service.log.suffix(1500))")
+            // Only the creates that replied ok are VMs; the others are undone, also those whose
+            // define libvirt carried out after the caller had its Timeout.
+            let created = Set(results.filter { $0.1 == "ok" }.map(\.0))
+            let settled = try await HardeningTests.eventually(30) {
+                let names = try await virsh(["list", "--all", "--name"]).stdout.split(separator: "\n")
+                    .map { $0.trimmingCharacters(in: .whitespaces) }.filter { $0.hasPrefix(prefix + "-") }
+                return Set(names) == created
+            }
+            #expect(settled, "creates that failed left domains behind")
+            for name in created {
+                if let vm = try? await client.call("/org/example/VMMS1/Host", "org.example.VMMS1.Host", "LookupVM", [.string(name)]).first?.objectPath {
+                    try await client.vm(vm, "Delete", [.vardict([:])])
+                }
+            }
+            try await client.vm(path, "Delete", [.vardict([:])])
+            let left = try await virsh(["list", "--all", "--name"]).stdout.split(separator: "\n")
+                .map { $0.trimmingCharacters(in: .whitespaces) }.filter { $0.hasPrefix(prefix) }
+            for name in left { _ = try await virsh(["undefine", name]) }
+        }
+    }
+
 }

@@ -4,7 +4,7 @@ import TestSupport
 import Testing
 
 /// VMs on a real libvirtd with QEMU under TCG, through the real system bus.
-@Suite(.serialized, .enabled(if: realStackAvailable, realStackReason))
+@Suite(.usesLibvirtd, .serialized, .enabled(if: realStackAvailable, realStackReason))
 struct LifecycleTests {
     static let vmInterface = "org.example.VMMS1.VM"
     static let props = "org.freedesktop.DBus.Properties"

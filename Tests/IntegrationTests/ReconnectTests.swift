@@ -5,7 +5,7 @@ import Testing
 
 /// The service outlives libvirtd: it says so in `Host.Connected`, refuses work with
 /// HypervisorUnavailable meanwhile, reconnects by itself and catches up on what changed.
-@Suite(.serialized, .enabled(if: realStackAvailable, realStackReason))
+@Suite(.disturbsLibvirtd, .serialized, .enabled(if: realStackAvailable, realStackReason))
 struct ReconnectTests {
     static let host: ObjectPath = "/org/example/VMMS1/Host"
 

@@ -8,7 +8,7 @@ import Testing
 /// reads on a few shared VMs, plus clients that disconnect mid-call. Every reply is a success
 /// or a contract error (never a timeout, never a bare Failed), the service stays up, and a
 /// subscriber's view rebuilt from the signals equals GetManagedObjects at the end.
-@Suite(.serialized, .enabled(if: realStackAvailable, realStackReason))
+@Suite(.usesLibvirtd, .serialized, .enabled(if: realStackAvailable, realStackReason))
 struct StressTests {
     static let vmInterface = "org.example.VMMS1.VM"
     static let props = "org.freedesktop.DBus.Properties"

@@ -62,6 +62,52 @@ public actor SystemBusNameLock {
     }
 }
 
+/// Guards the machine's libvirtd between tests that use it (shared) and tests that stop,
+/// restart or freeze it (exclusive), within one test process and across processes, with an
+/// `flock` of `/run/vmms-stack/libvirtd.lock` (each holder opens its own descriptor, so
+/// shared holders in one process do not exclude each other). Tests
+/// take it before `SystemBusNameLock` when holding both (the traits below do), never the
+/// other way round.
+public enum LibvirtdLock {
+    public static func shared<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        try await with(LOCK_SH, body)
+    }
+
+    public static func exclusive<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        try await with(LOCK_EX, body)
+    }
+
+    private static func with<T: Sendable>(_ mode: Int32, _ body: () async throws -> T) async throws -> T {
+        mkdir("/run/vmms-stack", 0o755)
+        let fd = open("/run/vmms-stack/libvirtd.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        defer { if fd >= 0 { close(fd) } }
+        if fd >= 0 {
+            // Polled, not blocking: a blocking flock would hold a thread of the cooperative pool.
+            while flock(fd, mode | LOCK_NB) != 0 { try? await Task.sleep(for: .milliseconds(100)) }
+        }
+        return try await body()
+    }
+}
+
+/// A trait for suites and tests that need libvirtd running throughout (`.usesLibvirtd`) or
+/// that stop or freeze it (`.disturbsLibvirtd`).
+public struct LibvirtdTrait: TestTrait, SuiteTrait, TestScoping {
+    let exclusive: Bool
+    public var isRecursive: Bool { true }
+
+    public func provideScope(for test: Test, testCase: Test.Case?,
+                             performing function: @Sendable () async throws -> Void) async throws {
+        // A suite's trait wraps each of its test cases (recursive), not the whole suite.
+        guard testCase != nil || !test.isSuite else { return try await function() }
+        if exclusive { try await LibvirtdLock.exclusive(function) } else { try await LibvirtdLock.shared(function) }
+    }
+}
+
+extension Trait where Self == LibvirtdTrait {
+    public static var usesLibvirtd: Self { LibvirtdTrait(exclusive: false) }
+    public static var disturbsLibvirtd: Self { LibvirtdTrait(exclusive: true) }
+}
+
 /// The built `vmmsd` binary next to the test bundle.
 public var builtVMMSD: String {
     var url = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()

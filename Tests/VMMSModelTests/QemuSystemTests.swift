@@ -9,7 +9,7 @@ import VMMSModel
 /// root; by hand: `VMMS_INTEGRATION=1 swift test --filter QemuSystemTests` after
 /// `scripts/stack.sh up`).
 /// Every domain is named `vmms-model-test-*` and removed again, NVRAM included.
-@Suite(.enabled(if: realStackAvailable, realStackReason), .serialized)
+@Suite(.usesLibvirtd, .enabled(if: realStackAvailable, realStackReason), .serialized)
 struct QemuSystemTests {
     static let uri = "qemu:///system"
     static let validator = "/usr/bin/virt-xml-validate"
