@@ -117,3 +117,23 @@ import VMMSModel
         #expect(listAnnouncements == 1)
     }
 }
+
+/// Every path of the contract, built and read back in one place.
+@Suite struct PathsTests {
+    @Test(arguments: ["lab", "Lab Switch 1", "", "ü-net", "a_b.c"])
+    func namedObjectPathsRoundTrip(name: String) {
+        #expect(Paths.switchName(of: Paths.switch(name: name)) == name)
+        #expect(Paths.sanName(of: Paths.san(name: name)) == name)
+        let uuid = "0d3f1f1e-1111-2222-3333-444455556666"
+        let id = Paths.checkpointID(of: Paths.checkpoint(vm: uuid, name: name))
+        #expect(id?.vm == uuid && id?.name == name)
+    }
+
+    @Test func escapingFollowsSystemd() {
+        #expect(Paths.switch(name: "Lab Switch").rawValue == "/org/example/VMMS1/Switch/Lab_20Switch")
+        #expect(Paths.switch(name: "").rawValue == "/org/example/VMMS1/Switch/_")
+        #expect(Paths.job(7).rawValue == "/org/example/VMMS1/Job/7")
+        #expect(Paths.jobNumber(of: "/org/example/VMMS1/Job/7") == 7)
+        #expect(Paths.vmUUID(of: Paths.checkpoint(vm: "0d3f1f1e-1111-2222-3333-444455556666", name: "x")) == nil)
+    }
+}
