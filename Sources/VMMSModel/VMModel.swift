@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 
 /// Why the VM model refused something; the service maps these onto the contract's errors.
@@ -79,10 +80,14 @@ public final class VMModel: Sendable {
 
     private let state = Mutex(State())
     private let sink: ChangeSink<VMRecord>
+    private let clock: @Sendable () -> UInt64
 
-    /// `sink` receives the records as clients see them (transitions applied).
-    public init(sink: @escaping ChangeSink<VMRecord>) {
+    /// `sink` receives the records as clients see them (transitions applied); `clock` gives
+    /// Unix seconds (for start times first seen).
+    public init(sink: @escaping ChangeSink<VMRecord>,
+                clock: @escaping @Sendable () -> UInt64 = { UInt64(Date().timeIntervalSince1970) }) {
         self.sink = sink
+        self.clock = clock
     }
 
     // MARK: Reads
@@ -123,7 +128,7 @@ public final class VMModel: Sendable {
     public func apply(uuid: String, _ reading: VMReading, number: Int) {
         state.withLock { s in
             var changes: [StoreChange<VMRecord>] = []
-            Self.apply(uuid: uuid, reading, number: number, to: &s, changes: &changes)
+            Self.apply(uuid: uuid, reading, number: number, now: clock(), to: &s, changes: &changes)
             if !changes.isEmpty { sink(changes) }
             notifyWaiters(uuid: uuid, in: &s)
         }
@@ -134,40 +139,43 @@ public final class VMModel: Sendable {
     public func applyListing(_ readings: [String: VMFullReading], unreadable: Set<String>, known: Set<String>, number: Int) {
         state.withLock { s in
             var changes: [StoreChange<VMRecord>] = []
+            let now = clock()
             for (uuid, reading) in readings {
-                Self.apply(uuid: uuid, .full(reading), number: number, to: &s, changes: &changes)
+                Self.apply(uuid: uuid, .full(reading), number: number, now: now, to: &s, changes: &changes)
             }
             for uuid in known where readings[uuid] == nil && !unreadable.contains(uuid) {
-                Self.apply(uuid: uuid, .full(nil), number: number, to: &s, changes: &changes)
+                Self.apply(uuid: uuid, .full(nil), number: number, now: now, to: &s, changes: &changes)
             }
             if !changes.isEmpty { sink(changes) }
             for uuid in Set(readings.keys).union(known) { notifyWaiters(uuid: uuid, in: &s) }
         }
     }
 
-    private static func apply(uuid: String, _ reading: VMReading, number: Int, to s: inout State,
+    private static func apply(uuid: String, _ reading: VMReading, number: Int, now: UInt64, to s: inout State,
                               changes: inout [StoreChange<VMRecord>]) {
         if let entry = s.entries[uuid], entry.readAt > number { return }
         if s.entries[uuid] == nil, let removed = s.removedAt[uuid], removed > number { return }
         switch (s.entries[uuid], reading) {
         case (nil, .full(let fresh?)):
             s.removedAt[uuid] = nil
-            let entry = Entry(record: fresh.merged(into: nil), readAt: number)
+            let entry = Entry(record: fresh.merged(into: nil, now: now), readAt: number)
             s.entries[uuid] = entry
             changes.append(.added(entry.presented))
         case (var entry?, .full(let fresh?)):
             let before = entry.presented
-            entry.record = fresh.merged(into: entry.record)
+            entry.record = fresh.merged(into: entry.record, now: now)
             entry.readAt = number
             settleTransition(&entry, number: number)
             s.entries[uuid] = entry
             if entry.presented != before { changes.append(.updated(old: before, new: entry.presented)) }
         case (var entry?, .runState(let run)):
             let before = entry.presented
+            let old = entry.record
             if run.savedStateKnown || !(run.state == .off && entry.record.state == .saved) {
                 entry.record.state = run.state
             }
             entry.record.memoryAssignedBytes = run.memoryAssignedBytes
+            entry.record.settleRunTimes(startTime: run.startTime, old: old, now: now)
             entry.readAt = number
             settleTransition(&entry, number: number)
             s.entries[uuid] = entry
@@ -187,6 +195,23 @@ public final class VMModel: Sendable {
         if let clearAt = entry.clearTransitionAt, number >= clearAt {
             entry.transition = nil
             entry.clearTransitionAt = nil
+        }
+    }
+
+    /// Sets the CPU usage of the VMs sampled (percent of their processors), and 0 for the
+    /// others: one sink call for all.
+    public func applyUsage(_ usage: [String: UInt32]) {
+        state.withLock { s in
+            var changes: [StoreChange<VMRecord>] = []
+            for (uuid, var entry) in s.entries {
+                let value = entry.record.state.isActive ? usage[uuid] ?? 0 : 0
+                guard entry.record.cpuUsage != value else { continue }
+                let before = entry.presented
+                entry.record.cpuUsage = value
+                s.entries[uuid] = entry
+                changes.append(.updated(old: before, new: entry.presented))
+            }
+            if !changes.isEmpty { sink(changes) }
         }
     }
 

@@ -168,6 +168,7 @@ struct VMWatcher: ConnectionWatcher {
         kept.append(PeriodicTask(every: watched ? Self.reconcileInterval : Self.unwatchedReconcileInterval) {
             await monitor.reconcile()
         })
+        kept.append(PeriodicTask(every: VMMonitor.usageInterval) { await monitor.sampleUsage() })
         return kept
     }
 }

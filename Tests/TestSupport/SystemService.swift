@@ -126,6 +126,7 @@ public final class SystemVMMSD: Sendable {
     public init(extraArguments: [String] = [], stateDirectory: String? = nil, environment: [String: String] = [:]) async throws {
         self.stateDirectory = stateDirectory ?? NSTemporaryDirectory() + "vmms-system-\(UUID().uuidString)"
         logPath = self.stateDirectory + ".log-\(UUID().uuidString.prefix(4))"
+        Self.killOrphans()
         let env = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process = try ChildProcess(builtVMMSD, ["--system", "--connect", "qemu:///system", "--accelerator", "tcg",
                                                 "--state-dir", self.stateDirectory] + extraArguments,
@@ -142,6 +143,27 @@ public final class SystemVMMSD: Sendable {
     }
 
     public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    /// A test process that died (a time limit, a crash) leaves its vmmsd behind, adopted by
+    /// init and holding the bus name, so every later test would fail with AddressInUse: such
+    /// an orphan — a vmmsd whose parent is pid 1 and whose state directory is a test's — is
+    /// killed before a new one starts.
+    static func killOrphans() {
+        let temporary = NSTemporaryDirectory() + "vmms-"
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let pid = Int32(entry),
+                  let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")"), stat[...close].hasSuffix("(vmmsd)") else { continue }
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            guard fields.count > 1, fields[1] == "1",
+                  let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { continue }
+            let arguments = cmdline.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            if let index = arguments.firstIndex(of: "--state-dir"), index + 1 < arguments.count,
+               arguments[index + 1].hasPrefix(temporary) {
+                kill(pid, SIGKILL)
+            }
+        }
+    }
 
     /// SIGTERM, and SIGKILL after 10 s: a daemon that does not exit on SIGTERM is a bug the
     /// test records, not a reason to hang the run.

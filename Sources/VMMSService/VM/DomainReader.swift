@@ -6,9 +6,11 @@ import VMMSModel
 /// What cannot be read this time is marked in the reading rather than guessed, so a passing
 /// libvirt error never turns into an announced change.
 enum DomainReader {
-    static func read(_ domain: LibvirtDomain, connection: LibvirtConnection) throws -> VMFullReading {
+    /// `localQEMU`: the connection is `qemu:///system` on this machine, so a running VM's start
+    /// can be read from its QEMU process.
+    static func read(_ domain: LibvirtDomain, connection: LibvirtConnection, localQEMU: Bool = false) throws -> VMFullReading {
         let uuid = try domain.uuid
-        let run = try readRunState(domain)
+        let run = try readRunState(domain, localQEMU: localQEMU)
         let persistent = try domain.isPersistent
         // The persistent definition is what an administrator configured; a transient domain
         // only has its live one.
@@ -28,7 +30,7 @@ enum DomainReader {
                               autostart: autostart ?? false, memoryAssignedBytes: run.memoryAssignedBytes,
                               diskCapacities: capacities)
         return VMFullReading(record: record, autostartKnown: autostart != nil, savedStateKnown: run.savedStateKnown,
-                             unreadCapacities: unread)
+                             unreadCapacities: unread, startTime: run.startTime)
     }
 
     /// A disk's capacity: from the storage pool that holds it, else from the image itself.
@@ -38,7 +40,7 @@ enum DomainReader {
     }
 
     /// The run state alone: state, saved image, assigned memory (three libvirt calls, no XML).
-    static func readRunState(_ domain: LibvirtDomain) throws -> VMRunState {
+    static func readRunState(_ domain: LibvirtDomain, localQEMU: Bool = false) throws -> VMRunState {
         let (state, reason) = try domain.state()
         let running = state == .running || state == .paused || state == .blocked
         // A managed-save image only matters to a shut-off domain (Saved rather than Off).
@@ -46,8 +48,10 @@ enum DomainReader {
         if state == .shutoff {
             if let has = try? domain.hasManagedSaveImage { saved = has } else { savedKnown = false }
         }
+        let started = running && localQEMU ? (try? domain.name).flatMap(ProcessStartTime.ofQEMU(domainName:)) : nil
         return VMRunState(state: VMState.from(libvirtState: state.rawValue, reason: reason, hasManagedSave: saved),
                           savedStateKnown: savedKnown,
-                          memoryAssignedBytes: running ? (try domain.info().memoryKiB) * 1024 : 0)
+                          memoryAssignedBytes: running ? (try domain.info().memoryKiB) * 1024 : 0,
+                          startTime: started)
     }
 }

@@ -41,6 +41,8 @@ enum VMKind: ObjectKind {
             .init("HardDisks", "a(sst)"),
             .init("NetworkAdapters", "a(so)"),
             .init("Checkpoints", "ao"),
+            .init("CPUUsage", "u"),
+            .init("StartTime", "t"),
             .init("Autostart", "b", access: .readwrite),
             .init("Notes", "s", access: .readwrite),
         ])
@@ -72,6 +74,8 @@ enum VMKind: ObjectKind {
             // Switch objects are not published yet, so every adapter names no switch ("/").
             "NetworkAdapters": .array("(so)", c.networkAdapters.map { .structure([.string($0.mac), .objectPath(.root)]) }),
             "Checkpoints": .objectPaths([]),
+            "CPUUsage": .uint32(record.cpuUsage),
+            "StartTime": .uint64(record.startTime),
             "Autostart": .boolean(record.autostart),
             "Notes": .string(c.notes),
         ]

@@ -31,13 +31,44 @@ final class VMMonitor: Sendable {
     let link: HypervisorLink
     let vms: VMModel
     let logger: Logger
+    /// `qemu:///system` on this machine: start times come from the QEMU processes.
+    let localQEMU: Bool
     private let refreshes = Mutex(RefreshState())
     private let devices = Mutex<[DeviceKey: DeviceWait]>([:])
+    /// The last CPU time sample per running VM, for CPUUsage.
+    private let cpuSamples = Mutex<[String: (cpuNs: UInt64, at: ContinuousClock.Instant)]>([:])
 
     init(link: HypervisorLink, vms: VMModel, logger: Logger) {
         self.link = link
         self.vms = vms
         self.logger = logger
+        localQEMU = link.uri == "qemu:///system"
+    }
+
+    // MARK: CPU usage
+
+    /// How often CPU usage is sampled (and at most announced) per VM.
+    static let usageInterval: Duration = .seconds(2)
+
+    /// One `virConnectGetAllDomainStats` for every running VM: CPUUsage is the CPU time used
+    /// since the last sample over the wall time passed, per virtual processor, in percent.
+    func sampleUsage() async {
+        guard let records = try? await link.run({ try $0.allDomainStats(groups: [.cpuTotal], flags: [.active]) }) else { return }
+        let now = ContinuousClock.now
+        let previous = cpuSamples.withLock { samples -> [String: (cpuNs: UInt64, at: ContinuousClock.Instant)] in
+            defer { samples = Dictionary(records.compactMap { r in r.cpu.map { (r.uuid, ($0.timeNs, now)) } }) { a, _ in a } }
+            return samples
+        }
+        var usage: [String: UInt32] = [:]
+        for record in records {
+            guard let cpu = record.cpu, let last = previous[record.uuid], cpu.timeNs >= last.cpuNs else { continue }
+            let processors = UInt64(max(vms.libvirtRecord(uuid: record.uuid)?.configuration.processorCount ?? 1, 1))
+            let wall = last.at.duration(to: now)
+            let wallNs = UInt64(max(wall.components.seconds, 0)) * 1_000_000_000 + UInt64(max(wall.components.attoseconds, 0) / 1_000_000_000)
+            guard wallNs > 0 else { continue }
+            usage[record.uuid] = UInt32(min(100, (cpu.timeNs - last.cpuNs) * 100 / (wallNs * processors)))
+        }
+        vms.applyUsage(usage)
     }
 
     // MARK: Start-up and reconnect
@@ -64,7 +95,7 @@ final class VMMonitor: Sendable {
                         var readings: [VMFullReading] = [], failed: [String] = []
                         for domain in share {
                             do {
-                                readings.append(try DomainReader.read(domain, connection: connection))
+                                readings.append(try DomainReader.read(domain, connection: connection, localQEMU: self.localQEMU))
                             } catch {
                                 // Not read now (undefined meanwhile, or a passing error): its
                                 // events or the next refresh decide, not its absence here.
@@ -225,8 +256,8 @@ final class VMMonitor: Sendable {
             reading = try await link.run { connection -> VMReading in
                 do {
                     let domain = try connection.domain(uuid: uuid)
-                    if !full, known { return .runState(try DomainReader.readRunState(domain)) }
-                    return .full(try DomainReader.read(domain, connection: connection))
+                    if !full, known { return .runState(try DomainReader.readRunState(domain, localQEMU: self.localQEMU)) }
+                    return .full(try DomainReader.read(domain, connection: connection, localQEMU: self.localQEMU))
                 } catch let error as LibvirtError where error.isNoDomain {
                     return .full(nil)
                 }
