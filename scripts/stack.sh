@@ -23,8 +23,11 @@ DBUS_PIDFILE=/run/dbus/pid
 DBUS_SOCKET=/run/dbus/system_bus_socket
 
 # Runtime packages of the stack (no xmllint or build tools: CI images stay small).
+# openssh-server/-client and systemd (systemd-stdio-bridge) for vmmsctl --host, bsdutils
+# (script) for its pseudo-terminal tests.
 PACKAGES=(dbus-daemon dbus-bin polkitd libvirt-daemon-system libvirt-clients
-          qemu-system-x86 qemu-utils ovmf libvirt-dbus libglib2.0-bin)
+          qemu-system-x86 qemu-utils ovmf libvirt-dbus libglib2.0-bin
+          openssh-server openssh-client systemd bsdutils)
 
 log()  { printf 'stack: %s\n' "$*"; }
 die()  { printf 'stack: error: %s\n' "$*" >&2; exit 1; }
