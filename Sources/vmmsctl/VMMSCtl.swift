@@ -47,7 +47,7 @@ struct VMMSCtl: AsyncParsableCommand {
     /// systemctl and most tools use. Everything else keeps its code.
     static func main() async {
         do {
-            var command = try parseAsRoot()
+            var command = try await asyncParseAsRoot()
             if var command = command as? any AsyncParsableCommand {
                 try await command.run()
             } else {

@@ -26,7 +26,8 @@ struct List: ServiceCommand {
     @Flag(help: "Redraw whenever a VM changes, until interrupted.")
     var watch = false
 
-    @Argument(help: ArgumentHelp("Only VMs whose names match (shell wildcards, as Get-VM -Name).", valueName: "name"))
+    @Argument(help: ArgumentHelp("Only VMs whose names match (shell wildcards, as Get-VM -Name).", valueName: "name"),
+              completion: VMNameCompletion.kind)
     var names: [String] = []
 
     func run(_ client: VMMSClient) async throws {

@@ -3,7 +3,8 @@ import DBus
 
 /// One or more VMs, by name, UUID or object path.
 struct VMArguments: ParsableArguments {
-    @Argument(help: ArgumentHelp("The VMs: names, UUIDs or object paths.", valueName: "vm"))
+    @Argument(help: ArgumentHelp("The VMs: names, UUIDs or object paths.", valueName: "vm"),
+              completion: VMNameCompletion.kind)
     var vms: [String] = []
 
     func validate() throws {
@@ -13,7 +14,7 @@ struct VMArguments: ParsableArguments {
 
 /// Exactly one VM.
 struct OneVM: ParsableArguments {
-    @Argument(help: ArgumentHelp("The VM: name, UUID or object path.", valueName: "vm"))
+    @Argument(help: ArgumentHelp("The VM: name, UUID or object path.", valueName: "vm"), completion: VMNameCompletion.kind)
     var vm: String
 }
 
