@@ -80,7 +80,8 @@ struct Failure: Error, Sendable, Equatable {
             self.init(.unavailable, message,
                       hint: "libvirtd cannot be reached: systemctl start libvirtd; vmms reconnects by itself.", errorName: name)
         case Self.servicePrefix + "InvalidState":
-            self.init(.failed, message, hint: "`vmmsctl show VM` shows its state; e.g. turn it off first with `vmmsctl stop --turn-off VM`.", errorName: name)
+            self.init(.failed, message, hint: "`vmmsctl show VM` shows its state; changes such as rename need it Off (`vmmsctl stop VM`).",
+                      errorName: name)
         case Self.servicePrefix + "AlreadyExists":
             self.init(.failed, message, hint: "Pick another name; `vmmsctl list` shows the names in use.", errorName: name)
         case Self.servicePrefix + "NotSupported":
@@ -94,6 +95,8 @@ struct Failure: Error, Sendable, Equatable {
             self.init(.failed, message, hint: "Ask for less, or stop other VMs first.", errorName: name)
         case DBusError.Name.invalidArgs:
             self.init(.failed, message, hint: "Check the values given; `vmmsctl help VERB` lists what each option accepts.", errorName: name)
+        case DBusError.Name.unknownMethod, DBusError.Name.unknownProperty, DBusError.Name.unknownInterface:
+            self.init(.failed, message, hint: "This vmmsd does not offer that yet: it is older than vmmsctl; update vmms.", errorName: name)
         case DBusError.Name.noReply, DBusError.Name.timeout:
             self.init(.failed, message, hint: "The service did not answer in time: journalctl -u vmms -b.", errorName: name)
         case Self.servicePrefix + "Failed":

@@ -67,7 +67,7 @@ struct Watch {
                 inventory?.apply(removed: path, interfaces: interfaces)
             case .ownerChanged(let hasOwner):
                 // A new vmmsd has new objects: read them all again; a gone one has none.
-                inventory = hasOwner ? try? await client.inventory() : nil
+                inventory = hasOwner ? await reread() : nil
             }
             if !redrawPending {
                 // Coalesce a burst of signals (a VM start changes several properties) into one frame.
@@ -89,6 +89,16 @@ struct Watch {
             guard error.status == .unavailable, error.errorName != DBusError.Name.disconnected else { throw error }
             return nil
         }
+    }
+
+    /// The inventory of a service that just took the name; a few tries, since it may still
+    /// be answering its first callers.
+    private func reread() async -> Inventory? {
+        for attempt in 0..<5 {
+            if let inventory = try? await client.inventory() { return inventory }
+            try? await Task.sleep(for: .milliseconds(100 << attempt))
+        }
+        return nil
     }
 
     static func event(_ message: DBusMessage) -> Event? {

@@ -210,4 +210,40 @@ struct InventoryTests {
             }
         }
     }
+
+    /// The stale-view problem of other consoles: a watcher outlives a restart of the service.
+    @Test(.timeLimit(.minutes(15)))
+    func watchFollowsTheServiceThroughARestart() async throws {
+        try await SystemBusNameLock.with {
+            var service = try await SystemVMMSD()
+            var running = true
+            defer { if running { service.stop() } }
+            let name = Names.unique("restart")
+            // virsh removes the VM should the service not come back.
+            try await cleaningUp([name]) {
+                try await Ctl.ok(["create", name] + smallVM)
+                let output = NSTemporaryDirectory() + "vmmsctl-restart-\(UUID().uuidString)"
+                defer { try? FileManager.default.removeItem(atPath: output) }
+                let watcher = try ChildProcess(Ctl.binary, ["list", "--watch", name], environment: Ctl.environment, stdoutPath: output)
+                defer {
+                    watcher.signal(SIGTERM)
+                    watcher.wait()
+                }
+                let text = { (try? String(contentsOfFile: output, encoding: .utf8)) ?? "" }
+                #expect(await eventually { text().contains(name) }, "first frame: \(text())")
+                service.stop()
+                running = false
+                #expect(await eventually { text().hasSuffix("not running (org.example.VMMS1 is not on the bus); waiting for it.\n") },
+                        "after the service stopped: \(text())")
+                service = try await SystemVMMSD()
+                running = true
+                #expect(await eventually { text().components(separatedBy: "\n\n").last?.contains(name) == true },
+                        "after the service came back: \(text())")
+                // And it follows changes again, from the new service's signals.
+                #expect(try await virsh(["start", name]).status == 0)
+                #expect(await eventually { parseTable(text().components(separatedBy: "\n\n").last ?? "").first?["State"] == "Running" },
+                        "after virsh start: \(text())")
+            }
+        }
+    }
 }
