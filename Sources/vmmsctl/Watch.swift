@@ -5,7 +5,8 @@ import Foundation
 ///
 /// The subscriptions are in place before the inventory is read, so no change falls between
 /// the two. NameOwnerChanged for org.example.VMMS1 covers a restarted service (whose new
-/// objects are read again) and a stopped one (shown as not running until it is back).
+/// objects are read again) and a stopped one (shown as not running until it is back). The bus
+/// delivers every NameOwnerChanged (MatchRule has no arg0 key); ours are picked out here.
 struct Watch {
     let client: VMMSClient
     let filter: NameFilter
@@ -17,6 +18,8 @@ struct Watch {
         case removed(ObjectPath, [String])
         case ownerChanged(hasOwner: Bool)
         case redraw
+        /// Once a second, for the Uptime column (local clock only, no bus traffic).
+        case tick
     }
 
     func run() async throws {
@@ -45,6 +48,15 @@ struct Watch {
             })
         }
 
+        if !json {
+            feeders.append(Task {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .seconds(1))
+                    sink.yield(.tick)
+                }
+            })
+        }
+
         var screen = Screen(json: json)
         var inventory = try await loadOrWait()
         var redrawPending = false
@@ -54,6 +66,12 @@ struct Watch {
             case .redraw:
                 redrawPending = false
                 screen.draw(inventory, filter: filter)
+                continue
+            case .tick:
+                // Uptimes move only where the service publishes StartTime.
+                if inventory?.vms.values.contains(where: { ($0.startTime ?? 0) > 0 }) == true {
+                    screen.draw(inventory, filter: filter)
+                }
                 continue
             case .propertiesChanged(let path, let interface, let values, let invalidated):
                 inventory?.apply(changed: path, interface: interface, values: values)

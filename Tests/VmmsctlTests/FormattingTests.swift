@@ -195,3 +195,83 @@ import Testing
         #expect(!page.contains("\n\n"))
     }
 }
+
+/// How `list --watch` reads the service's signals into its inventory.
+@Suite struct WatchModelTests {
+    static let vm: ObjectPath = "/org/example/VMMS1/VM/u1"
+
+    static func inventory() throws -> Inventory {
+        try Inventory(managedObjects: [.dictionary(key: "o", value: "a{sa{sv}}", [
+            .init(.objectPath(vm), .dictionary(key: "s", value: "a{sv}", [
+                .init(.string("org.example.VMMS1.VM"), .vardict(["Name": .string("web01"), "State": .string("Off")])),
+            ])),
+            .init(.objectPath("/org/example/VMMS1/Host"), .dictionary(key: "s", value: "a{sv}", [
+                .init(.string("org.example.VMMS1.Host"), .vardict(["Connected": .boolean(true)])),
+            ])),
+        ])])
+    }
+
+    @Test func signalsBecomeEventsAndEventsChangeTheInventory() throws {
+        var inventory = try Self.inventory()
+        #expect(inventory.vms[Self.vm]?.state == "Off" && inventory.hostConnected)
+
+        let changed = try DBusMessage.signal(path: Self.vm, interface: "org.freedesktop.DBus.Properties", member: "PropertiesChanged",
+                                             body: [.string("org.example.VMMS1.VM"), .vardict(["State": .string("Running")]), .strings([])])
+        guard case .propertiesChanged(let path, let interface, let values, let invalidated)? = Watch.event(changed) else {
+            Issue.record("PropertiesChanged was not read")
+            return
+        }
+        #expect(invalidated.isEmpty)
+        inventory.apply(changed: path, interface: interface, values: values)
+        #expect(inventory.vms[Self.vm]?.state == "Running" && inventory.vms[Self.vm]?.name == "web01")
+
+        let other: ObjectPath = "/org/example/VMMS1/VM/u2"
+        let added = try DBusMessage.signal(path: "/org/example/VMMS1", interface: "org.freedesktop.DBus.ObjectManager",
+                                           member: "InterfacesAdded", body: [.objectPath(other), .dictionary(key: "s", value: "a{sv}", [
+                                               .init(.string("org.example.VMMS1.VM"), .vardict(["Name": .string("db01")])),
+                                           ])])
+        guard case .added(let addedPath, let interfaces)? = Watch.event(added) else {
+            Issue.record("InterfacesAdded was not read")
+            return
+        }
+        inventory.apply(added: addedPath, interfaces: interfaces)
+        #expect(inventory.sortedVMs.map(\.name) == ["db01", "web01"])
+
+        let removed = try DBusMessage.signal(path: "/org/example/VMMS1", interface: "org.freedesktop.DBus.ObjectManager",
+                                             member: "InterfacesRemoved", body: [.objectPath(Self.vm), .strings(["org.example.VMMS1.VM"])])
+        guard case .removed(let removedPath, let names)? = Watch.event(removed) else {
+            Issue.record("InterfacesRemoved was not read")
+            return
+        }
+        inventory.apply(removed: removedPath, interfaces: names)
+        #expect(inventory.sortedVMs.map(\.name) == ["db01"])
+
+        // A late change for the removed VM does not bring it back.
+        inventory.apply(changed: Self.vm, interface: "org.example.VMMS1.VM", values: ["State": .string("Off")])
+        #expect(inventory.vms[Self.vm] == nil)
+    }
+
+    @Test func onlyTheServicesOwnerChangesCount() throws {
+        func ownerChange(_ name: String, _ new: String) throws -> Watch.Event? {
+            Watch.event(try DBusMessage.signal(path: "/org/freedesktop/DBus", interface: "org.freedesktop.DBus", member: "NameOwnerChanged",
+                                               body: [.string(name), .string(":1.1"), .string(new)]))
+        }
+        guard case .ownerChanged(let back)? = try ownerChange("org.example.VMMS1", ":1.9"),
+              case .ownerChanged(let gone)? = try ownerChange("org.example.VMMS1", "") else {
+            Issue.record("NameOwnerChanged for org.example.VMMS1 was not read")
+            return
+        }
+        #expect(back && !gone)
+        #expect(try ownerChange("org.freedesktop.PolicyKit1", "") == nil)
+    }
+
+    @Test func aReplyOfTheWrongShapeIsAFailureNotACrash() {
+        #expect(throws: Failure.self) { try Inventory(managedObjects: [.string("nope")]) }
+        #expect(throws: Failure.self) { try Inventory(managedObjects: []) }
+    }
+
+    @Test func vmNameCompletionKeepsOnlyTheConnectionWords() {
+        #expect(VMNameCompletion.connectionArguments(in: ["vmmsctl", "start", "--address", "unix:path=/b", "-H", "h", "--session", "--address=x", "we"])
+                == ["--address", "unix:path=/b", "-H", "h", "--session", "--address=x"])
+    }
+}
