@@ -14,6 +14,7 @@ let package = Package(
     name: "vmms",
     products: [
         .executable(name: "vmmsd", targets: ["vmmsd"]),
+        .executable(name: "vmmsctl", targets: ["vmmsctl"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -44,6 +45,12 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
 
+        // The administrator's command line: talks to the service only through its D-Bus API.
+        .executableTarget(name: "vmmsctl", dependencies: [
+            "DBus",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
         // Starts private dbus-daemons and runs command-line clients for the tests.
         .target(name: "TestSupport", dependencies: ["DBus", "Spawn"], path: "Tests/TestSupport"),
         // `make bench`: vmms against libvirt-dbus on the same bus and libvirtd.
@@ -60,6 +67,8 @@ let package = Package(
         .testTarget(name: "IntegrationTests", dependencies: ["DBus", "Spawn", "TestSupport"]),
         // `make install` into a staging root and for real, D-Bus activation.
         .testTarget(name: "InstallTests", dependencies: ["DBus", "TestSupport"]),
+        // vmmsctl run as a subprocess on the real stack, plus its formatting units.
+        .testTarget(name: "VmmsctlTests", dependencies: ["vmmsctl", "DBus", "Spawn", "TestSupport"]),
         .testTarget(name: "VMMSServiceTests", dependencies: ["VMMSService", "DBus", "Libvirt", "VMMSModel", "Spawn", "TestSupport"],
                     exclude: ["Scripts"]),
     ],

@@ -2,7 +2,8 @@
 #
 #   make install                                 release build, installed under /usr/local
 #   make install PREFIX=/usr DESTDIR=$(pwd)/pkg  staging root for a package
-#   make install VMMSD_BIN=.build/debug/vmmsd    install an existing binary, no build
+#   make install VMMSD_BIN=.build/debug/vmmsd VMMSCTL_BIN=.build/debug/vmmsctl
+#                                                install existing binaries, no build
 #   make uninstall [same variables]              removes exactly what install put there
 #
 # Where the files go is decided by the programs that read them, not only by PREFIX
@@ -17,10 +18,21 @@
 #   - systemd's unit path and systemd-sysusers both include /usr/local/lib/..., so
 #     $(PREFIX)/lib/systemd/system and $(PREFIX)/lib/sysusers.d work for both prefixes.
 #   - vmmsd reads /etc/vmms/vmmsd.conf (its --config default): keep SYSCONFDIR=/etc.
+#   - vmmsctl's completions: bash-completion and fish search every XDG data directory
+#     (/usr/local/share and /usr/share), so $(DATADIR)/bash-completion/completions and
+#     $(DATADIR)/fish/vendor_completions.d work for both prefixes. Debian's zsh has
+#     /usr/share/zsh/vendor-completions and /usr/local/share/zsh/site-functions in its fpath
+#     (not /usr/local/share/zsh/vendor-completions), hence the two zsh defaults. man-db reads
+#     /usr/share/man and /usr/local/share/man.
 
 DESTDIR ?=
+BINDIR ?= $(PREFIX)/bin
 LIBEXECDIR ?= $(PREFIX)/libexec
 DATADIR ?= $(PREFIX)/share
+MANDIR ?= $(DATADIR)/man
+BASH_COMPLETIONSDIR ?= $(DATADIR)/bash-completion/completions
+ZSH_COMPLETIONSDIR ?= $(if $(filter /usr,$(PREFIX)),$(DATADIR)/zsh/vendor-completions,$(DATADIR)/zsh/site-functions)
+FISH_COMPLETIONSDIR ?= $(DATADIR)/fish/vendor_completions.d
 SYSCONFDIR ?= /etc
 DBUS_INTERFACESDIR ?= $(DATADIR)/dbus-1/interfaces
 DBUS_SYSTEM_SERVICESDIR ?= $(DATADIR)/dbus-1/system-services
@@ -30,8 +42,9 @@ POLKIT_RULESDIR ?= $(SYSCONFDIR)/polkit-1/rules.d
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 VMMS_CONFDIR ?= $(SYSCONFDIR)/vmms
-# An existing vmmsd to install; empty: `swift build -c release --product vmmsd` first.
+# An existing vmmsd / vmmsctl to install; empty: `swift build -c release --product …` first.
 VMMSD_BIN ?=
+VMMSCTL_BIN ?=
 # Extra arguments for that release build (e.g. --scratch-path .build-release).
 SWIFT_BUILD_FLAGS ?=
 
@@ -40,13 +53,20 @@ VMMS_ADMIN_GROUP := vmms-admins
 
 # Every installed file, as KIND:SOURCE:DESTINATION (without DESTDIR). install and
 # uninstall both walk this one list, so they cannot diverge. KIND:
-#   bin     the vmmsd binary (SOURCE is ignored: VMMSD_BIN or the release build), 0755
+#   bin     the binary named SOURCE (vmmsd or vmmsctl: VMMSD_BIN / VMMSCTL_BIN or the
+#           release build), 0755
+#   gen     what `vmmsctl SOURCE` prints (completion scripts, the man page), 0644
 #   data    copied as is, 0644
 #   subst   copied with @LIBEXECDIR@ replaced, 0644
 #   config  installed only if absent, removed only while identical to SOURCE, 0644
 VMMS_INTERFACE_XML = $(sort $(wildcard dbus/org.example.VMMS1.*.xml))
 VMMS_INSTALL_FILES = \
 	bin:vmmsd:$(LIBEXECDIR)/vmmsd \
+	bin:vmmsctl:$(BINDIR)/vmmsctl \
+	gen:--generate-completion-script=bash:$(BASH_COMPLETIONSDIR)/vmmsctl \
+	gen:--generate-completion-script=zsh:$(ZSH_COMPLETIONSDIR)/_vmmsctl \
+	gen:--generate-completion-script=fish:$(FISH_COMPLETIONSDIR)/vmmsctl.fish \
+	gen:--generate-manual:$(MANDIR)/man1/vmmsctl.1 \
 	$(foreach f,$(VMMS_INTERFACE_XML),data:$(f):$(DBUS_INTERFACESDIR)/$(notdir $(f))) \
 	data:dbus/org.example.VMMS1.conf:$(DBUS_POLICYDIR)/org.example.VMMS1.conf \
 	subst:dbus/org.example.VMMS1.service:$(DBUS_SYSTEM_SERVICESDIR)/org.example.VMMS1.service \
@@ -66,22 +86,35 @@ else \
 fi
 endef
 
-.PHONY: install uninstall vmmsd-release
+.PHONY: install uninstall vmmsd-release vmmsctl-release
 
 vmmsd-release: deps
 	$(SWIFT) build -c release --product vmmsd $(SWIFT_BUILD_FLAGS)
 
-install: $(if $(VMMSD_BIN),,vmmsd-release)
+vmmsctl-release: deps
+	$(SWIFT) build -c release --product vmmsctl $(SWIFT_BUILD_FLAGS)
+
+install: $(if $(VMMSD_BIN),,vmmsd-release) $(if $(VMMSCTL_BIN),,vmmsctl-release)
 	@set -euo pipefail; \
-	vmmsd='$(VMMSD_BIN)'; \
-	if [ -z "$$vmmsd" ]; then vmmsd="$$($(SWIFT) build -c release --show-bin-path $(SWIFT_BUILD_FLAGS))/vmmsd"; fi; \
-	[ -f "$$vmmsd" ] && [ -x "$$vmmsd" ] || { echo "install: no executable vmmsd at $$vmmsd" >&2; exit 1; }; \
+	vmmsd='$(VMMSD_BIN)'; vmmsctl='$(VMMSCTL_BIN)'; \
+	if [ -z "$$vmmsd" ] || [ -z "$$vmmsctl" ]; then \
+	  release="$$($(SWIFT) build -c release --show-bin-path $(SWIFT_BUILD_FLAGS))"; \
+	  vmmsd="$${vmmsd:-$$release/vmmsd}"; vmmsctl="$${vmmsctl:-$$release/vmmsctl}"; \
+	fi; \
+	for binary in "$$vmmsd" "$$vmmsctl"; do \
+	  [ -f "$$binary" ] && [ -x "$$binary" ] || { echo "install: no executable at $$binary" >&2; exit 1; }; \
+	done; \
 	tmp=$$(mktemp); trap 'rm -f "$$tmp"' EXIT; \
 	for entry in $(VMMS_INSTALL_FILES); do \
 	  IFS=: read -r kind src dst <<<"$$entry"; \
 	  target='$(DESTDIR)'"$$dst"; \
 	  case $$kind in \
-	    bin)    install -D -m 0755 "$$vmmsd" "$$target" ;; \
+	    bin)    case $$src in vmmsd) binary="$$vmmsd" ;; vmmsctl) binary="$$vmmsctl" ;; \
+	              *) echo "install: bad entry $$entry" >&2; exit 1 ;; esac; \
+	            install -D -m 0755 "$$binary" "$$target" ;; \
+	    gen)    "$$vmmsctl" "$$src" >"$$tmp"; \
+	            [ -s "$$tmp" ] || { echo "install: vmmsctl $$src printed nothing" >&2; exit 1; }; \
+	            install -D -m 0644 "$$tmp" "$$target" ;; \
 	    data)   install -D -m 0644 "$$src" "$$target" ;; \
 	    subst)  sed 's|@LIBEXECDIR@|$(LIBEXECDIR)|g' "$$src" >"$$tmp"; \
 	            if grep -n '@[A-Z_]*@' "$$tmp" >&2; then echo "install: unreplaced placeholder in $$src" >&2; exit 1; fi; \

@@ -16,7 +16,7 @@ struct InstallTests {
         defer { try? FileManager.default.removeItem(atPath: root) }
         let variables = ["DESTDIR=\(root)", "PREFIX=\(prefix)"]
 
-        try await make(["install", "VMMSD_BIN=\(builtVMMSD)"] + variables)
+        try await make(["install", "VMMSD_BIN=\(builtVMMSD)", "VMMSCTL_BIN=\(builtVMMSCTL)"] + variables)
 
         let expected = expectedLayout(prefix: prefix)
         let installed = try filesUnder(root)
@@ -25,13 +25,17 @@ struct InstallTests {
 
         for (path, source) in expected.sorted(by: { $0.key < $1.key }) where installed.contains(path) {
             let full = root + path
-            let executable = path == prefix + "/libexec/vmmsd"
-            #expect(try mode(of: full) == (executable ? 0o755 : 0o644), "mode of \(path)")
-            let text = executable ? "" : try String(contentsOfFile: full, encoding: .utf8)
+            let binary: String? = if case .binary(let built) = source { built } else { nil }
+            #expect(try mode(of: full) == (binary != nil ? 0o755 : 0o644), "mode of \(path)")
+            let text = binary != nil ? "" : try String(contentsOfFile: full, encoding: .utf8)
             #expect(!text.contains("@LIBEXECDIR@"), "\(path) still has the @LIBEXECDIR@ placeholder")
             switch source {
-            case .binary:
-                #expect(try await runCommand("/usr/bin/cmp", ["-s", builtVMMSD, full]).status == 0, "\(path) is not \(builtVMMSD)")
+            case .binary(let built):
+                #expect(try await runCommand("/usr/bin/cmp", ["-s", built, full]).status == 0, "\(path) is not \(built)")
+            case .generated(let argument):
+                let printed = try await runCommand(builtVMMSCTL, [argument], environment: Self.makeEnvironment)
+                #expect(printed.status == 0 && !printed.stdout.isEmpty, "vmmsctl \(argument): \(printed.stderr)")
+                #expect(text == printed.stdout, "\(path) is not what vmmsctl \(argument) prints")
             case .copy(let file):
                 #expect(text == (try String(contentsOfFile: repositoryRoot + "/" + file, encoding: .utf8)), "\(path) differs from \(file)")
             case .substituted(let file, let execLine):
@@ -65,7 +69,7 @@ struct InstallTests {
         try FileManager.default.createDirectory(atPath: root + "/etc/vmms", withIntermediateDirectories: true)
         try edited.write(toFile: config, atomically: false, encoding: .utf8)
 
-        try await make(["install", "VMMSD_BIN=\(builtVMMSD)"] + variables)
+        try await make(["install", "VMMSD_BIN=\(builtVMMSD)", "VMMSCTL_BIN=\(builtVMMSCTL)"] + variables)
         #expect(try String(contentsOfFile: config, encoding: .utf8) == edited, "make install overwrote the config")
 
         try await make(["uninstall"] + variables)
@@ -109,7 +113,7 @@ struct InstallTests {
             var failure: (any Error)?
             var activated: pid_t?
             do {
-                try await make(["install", "VMMSD_BIN=\(builtVMMSD)"] + variables)
+                try await make(["install", "VMMSD_BIN=\(builtVMMSD)", "VMMSCTL_BIN=\(builtVMMSCTL)"] + variables)
                 for path in layout.keys {
                     #expect(FileManager.default.fileExists(atPath: path), "make install did not create \(path)")
                 }
@@ -176,7 +180,10 @@ struct InstallTests {
 
     /// Where each installed file comes from.
     enum Source {
-        case binary
+        /// The binary at this path, unchanged.
+        case binary(String)
+        /// What `vmmsctl ARGUMENT` prints (completion scripts, the man page).
+        case generated(String)
         case copy(String)
         /// Copied with @LIBEXECDIR@ replaced; must contain this exact line.
         case substituted(String, String)
@@ -186,8 +193,16 @@ struct InstallTests {
     /// directory keep their defaults), keyed by absolute path without DESTDIR.
     func expectedLayout(prefix: String) -> [String: Source] {
         let libexec = prefix + "/libexec"
+        let share = prefix + "/share"
         var layout: [String: Source] = [
-            libexec + "/vmmsd": .binary,
+            libexec + "/vmmsd": .binary(builtVMMSD),
+            prefix + "/bin/vmmsctl": .binary(builtVMMSCTL),
+            share + "/bash-completion/completions/vmmsctl": .generated("--generate-completion-script=bash"),
+            // Debian's zsh searches vendor-completions under /usr, site-functions under /usr/local.
+            share + (prefix == "/usr" ? "/zsh/vendor-completions/_vmmsctl" : "/zsh/site-functions/_vmmsctl"):
+                .generated("--generate-completion-script=zsh"),
+            share + "/fish/vendor_completions.d/vmmsctl.fish": .generated("--generate-completion-script=fish"),
+            share + "/man/man1/vmmsctl.1": .generated("--generate-manual"),
             "/etc/dbus-1/system.d/org.example.VMMS1.conf": .copy("dbus/org.example.VMMS1.conf"),
             prefix + "/share/dbus-1/system-services/org.example.VMMS1.service":
                 .substituted("dbus/org.example.VMMS1.service", "Exec=\(libexec)/vmmsd --system"),
@@ -211,8 +226,9 @@ struct InstallTests {
     func make(_ arguments: [String]) async throws -> CommandResult {
         let inherited: Set<String> = ["MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEFILES", "DESTDIR", "PREFIX", "LIBEXECDIR",
             "DATADIR", "SYSCONFDIR", "DBUS_INTERFACESDIR", "DBUS_SYSTEM_SERVICESDIR", "DBUS_POLICYDIR", "POLKIT_ACTIONDIR",
-            "POLKIT_RULESDIR", "SYSTEMDUNITDIR", "SYSUSERSDIR", "VMMS_CONFDIR", "VMMSD_BIN", "SWIFT_BUILD_FLAGS"]
-        let environment = ProcessInfo.processInfo.environment.filter { !inherited.contains($0.key) }
+            "POLKIT_RULESDIR", "SYSTEMDUNITDIR", "SYSUSERSDIR", "VMMS_CONFDIR", "VMMSD_BIN", "SWIFT_BUILD_FLAGS",
+            "BINDIR", "MANDIR", "BASH_COMPLETIONSDIR", "ZSH_COMPLETIONSDIR", "FISH_COMPLETIONSDIR", "VMMSCTL_BIN"]
+        let environment = Self.makeEnvironment.filter { !inherited.contains($0.key) }
         let result = try await runCommand("/usr/bin/make", ["--no-print-directory", "-C", repositoryRoot] + arguments,
                                           environment: environment)
         guard result.status == 0 else {
@@ -220,6 +236,10 @@ struct InstallTests {
         }
         return result
     }
+
+    /// A fixed SOURCE_DATE_EPOCH, so the man page make installs and the one the test prints
+    /// carry the same date.
+    static let makeEnvironment = ProcessInfo.processInfo.environment.merging(["SOURCE_DATE_EPOCH": "1767225600"]) { $1 }
 
     /// "/a/b/c" → ["/a/b", "/a"].
     func ancestors(_ path: String) -> [String] {
@@ -231,6 +251,9 @@ struct InstallTests {
         }
         return result
     }
+
+    /// The built vmmsctl, next to vmmsd.
+    var builtVMMSCTL: String { URL(fileURLWithPath: builtVMMSD).deletingLastPathComponent().appendingPathComponent("vmmsctl").path }
 
     func temporaryDirectory(_ prefix: String) throws -> String {
         let path = NSTemporaryDirectory() + "\(prefix)-\(UUID().uuidString)"
