@@ -35,6 +35,12 @@ public final class DBusConnection: @unchecked Sendable {
     private var watches: [OpaquePointer] = []
     private var timeouts: [OpaquePointer: ContinuousClock.Instant] = [:]
     private var pendingReplies: [UInt32: PendingReply] = [:]
+    /// Calls waiting for a free reply slot, oldest first, each with its own deadline.
+    private var queuedCalls: [QueuedCall] = []
+    /// Calls we stopped waiting for (timed out or cancelled) whose reply the bus still expects
+    /// from the callee: they count against the bus's limit until that reply (or the bus's error
+    /// for it) arrives.
+    private var abandonedSerials: Set<UInt32> = []
     private var subscriptions: [Int: Subscription] = [:]
     private var nextSubscriptionID = 0
     private var methodCallHandler: (@Sendable (DBusMessage) -> Void)?
@@ -44,7 +50,25 @@ public final class DBusConnection: @unchecked Sendable {
     private struct PendingReply {
         let continuation: CheckedContinuation<DBusMessage, any Error>
         let deadline: ContinuousClock.Instant
+        let ticket: CallTicket
     }
+
+    private struct QueuedCall {
+        let message: DBusMessage
+        let reply: PendingReply
+    }
+
+    /// Links a waiting call to its task's cancellation handler.
+    private final class CallTicket: Sendable {
+        let cancelled = Atomic<Bool>(false)
+    }
+
+    /// How many calls may wait for replies at once; more wait in a queue. The bus daemon
+    /// refuses calls beyond its `max_replies_per_connection` (128 on the system bus) with
+    /// LimitsExceeded, so the default stays below it, and equals `ObjectServer`'s default limit
+    /// per sender, so that our own clients never meet that one either.
+    public let maxPendingReplies: Int
+    public static let defaultMaxPendingReplies = 64
 
     private struct Subscription {
         let rule: MatchRule
@@ -52,8 +76,11 @@ public final class DBusConnection: @unchecked Sendable {
     }
 
     /// Connects, registers with the bus and starts the loop thread. The connection lives until
-    /// `close()`. Wraps `dbus_bus_get_private` / `dbus_connection_open_private` + `dbus_bus_register`.
-    public init(bus: Bus) throws(DBusError) {
+    /// `close()`. Blocks the calling thread while the bus daemon authenticates us and answers
+    /// `Hello`; async code uses `connect(_:maxPendingReplies:timeout:)`.
+    /// Wraps `dbus_bus_get_private` / `dbus_connection_open_private` + `dbus_bus_register`.
+    public init(bus: Bus, maxPendingReplies: Int = DBusConnection.defaultMaxPendingReplies) throws(DBusError) {
+        self.maxPendingReplies = max(1, maxPendingReplies)
         dbus_threads_init_default()
         var error = CDBus.DBusError()
         dbus_error_init(&error)
@@ -108,6 +135,28 @@ public final class DBusConnection: @unchecked Sendable {
         return DBusError(DBusError.Name.failed, "\(function) failed")
     }
 
+    /// Connects like `init(bus:maxPendingReplies:)`, on a thread of its own, so that no thread of
+    /// the cooperative pool waits for the bus daemon. Fails with `…Error.Timeout` after
+    /// `timeout`; a connection that completes after that is closed at once.
+    public static func connect(_ bus: Bus, maxPendingReplies: Int = DBusConnection.defaultMaxPendingReplies,
+                               timeout: Duration = .seconds(25)) async throws -> DBusConnection {
+        let outcome = OneShot<DBusConnection>()
+        return try await withCheckedThrowingContinuation { continuation in
+            outcome.arm(continuation)
+            let timer = Task.detached {
+                do { try await Task.sleep(for: timeout) } catch { return }
+                outcome.resume(.failure(DBusError(DBusError.Name.timeout, "the bus did not accept the connection within \(timeout)")))
+            }
+            Thread.detachNewThread {
+                let result = Result { () throws(DBusError) -> DBusConnection in
+                    try DBusConnection(bus: bus, maxPendingReplies: maxPendingReplies)
+                }
+                if !outcome.resume(result.mapError { $0 as any Error }), case .success(let late) = result { late.close() }
+                timer.cancel()
+            }
+        }
+    }
+
     // MARK: Public API
 
     /// Queues a message for sending. Wraps `dbus_connection_send`.
@@ -119,22 +168,20 @@ public final class DBusConnection: @unchecked Sendable {
     }
 
     /// Sends a method call and waits for its reply, which may be an error reply.
-    /// Fails with `org.freedesktop.DBus.Error.NoReply` after `timeout`, and with
-    /// `…Disconnected` when the connection goes away first.
+    /// Fails with `org.freedesktop.DBus.Error.NoReply` after `timeout` (time spent queued behind
+    /// `maxPendingReplies` other calls included), with `…Disconnected` when the connection goes
+    /// away first, and with `CancellationError` as soon as the calling task is cancelled.
     public func sendWithReply(_ message: DBusMessage, timeout: Duration = .seconds(25)) async throws -> DBusMessage {
-        try await withCheckedThrowingContinuation { continuation in
-            perform { connection in
-                guard connection.isOpen else {
-                    continuation.resume(throwing: DBusError(DBusError.Name.disconnected, "the connection is closed"))
-                    return
-                }
-                var serial: UInt32 = 0
-                guard dbus_connection_send(connection.raw, message.raw, &serial) != 0 else {
-                    continuation.resume(throwing: DBusError(DBusError.Name.noMemory, "dbus_connection_send failed"))
-                    return
-                }
-                connection.pendingReplies[serial] = PendingReply(continuation: continuation, deadline: .now + timeout)
+        let ticket = CallTicket()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                let call = QueuedCall(message: message,
+                                      reply: PendingReply(continuation: continuation, deadline: .now + timeout, ticket: ticket))
+                perform { connection in connection.start(call) }
             }
+        } onCancel: {
+            ticket.cancelled.store(true, ordering: .sequentiallyConsistent)
+            perform { connection in connection.cancel(ticket) }
         }
     }
 
@@ -252,11 +299,7 @@ public final class DBusConnection: @unchecked Sendable {
 
     private func runLoop() {
         while true {
-            let queued = jobs.withLock { state -> [@Sendable () -> Void] in
-                defer { state.queue.removeAll(keepingCapacity: true) }
-                return state.queue
-            }
-            for job in queued { job() }
+            runQueuedJobs()
             if isStopping { break }
             while dbus_connection_dispatch(raw) == DBUS_DISPATCH_DATA_REMAINS {}
             pollOnce()
@@ -274,6 +317,16 @@ public final class DBusConnection: @unchecked Sendable {
         dbus_connection_unref(raw)
         // The wake pipe stays open until deinit: a late wake() must never write into a
         // descriptor number that some other connection's socket has taken over meanwhile.
+    }
+
+    /// Runs the jobs queued so far. In a function of its own so that the jobs, and what they
+    /// hold (a sent reply with its file descriptors), are released before the loop sleeps.
+    private func runQueuedJobs() {
+        let queued = jobs.withLock { state -> [@Sendable () -> Void] in
+            defer { state.queue.removeAll(keepingCapacity: true) }
+            return state.queue
+        }
+        for job in queued { job() }
     }
 
     deinit {
@@ -313,7 +366,7 @@ public final class DBusConnection: @unchecked Sendable {
     }
 
     private func pollTimeoutMilliseconds() -> Int32 {
-        let deadlines = pendingReplies.values.map(\.deadline) + timeouts.values
+        let deadlines = pendingReplies.values.map(\.deadline) + queuedCalls.map(\.reply.deadline) + timeouts.values
         guard let nearest = deadlines.min() else { return -1 }
         let remaining = ContinuousClock.now.duration(to: nearest)
         if remaining <= .zero { return 0 }
@@ -330,12 +383,72 @@ public final class DBusConnection: @unchecked Sendable {
         }
     }
 
+    // MARK: Calls and their reply slots (loop thread)
+
+    private func start(_ call: QueuedCall) {
+        guard isOpen else {
+            call.reply.continuation.resume(throwing: DBusError(DBusError.Name.disconnected, "the connection is closed"))
+            return
+        }
+        if call.reply.ticket.cancelled.load(ordering: .sequentiallyConsistent) {
+            call.reply.continuation.resume(throwing: CancellationError())
+        } else if queuedCalls.isEmpty && hasFreeReplySlot {
+            send(call)
+        } else {
+            queuedCalls.append(call)
+        }
+    }
+
+    private var hasFreeReplySlot: Bool { pendingReplies.count + abandonedSerials.count < maxPendingReplies }
+
+    private func send(_ call: QueuedCall) {
+        var serial: UInt32 = 0
+        guard dbus_connection_send(raw, call.message.raw, &serial) != 0 else {
+            call.reply.continuation.resume(throwing: DBusError(DBusError.Name.noMemory, "dbus_connection_send failed"))
+            return
+        }
+        pendingReplies[serial] = call.reply
+    }
+
+    /// Sends queued calls while reply slots are free.
+    private func sendQueued() {
+        while hasFreeReplySlot, !queuedCalls.isEmpty {
+            let call = queuedCalls.removeFirst()
+            if call.reply.ticket.cancelled.load(ordering: .sequentiallyConsistent) {
+                call.reply.continuation.resume(throwing: CancellationError())
+            } else {
+                send(call)
+            }
+        }
+    }
+
+    private func cancel(_ ticket: CallTicket) {
+        if let (serial, pending) = pendingReplies.first(where: { $0.value.ticket === ticket }) {
+            pendingReplies[serial] = nil
+            abandonedSerials.insert(serial)
+            pending.continuation.resume(throwing: CancellationError())
+        } else if let index = queuedCalls.firstIndex(where: { $0.reply.ticket === ticket }) {
+            queuedCalls.remove(at: index).reply.continuation.resume(throwing: CancellationError())
+        }
+    }
+
     private func expireReplies() {
         let now = ContinuousClock.now
         for (serial, pending) in pendingReplies where pending.deadline <= now {
             pendingReplies[serial] = nil
+            abandonedSerials.insert(serial)
             pending.continuation.resume(throwing: DBusError(DBusError.Name.noReply, "no reply within the timeout"))
         }
+        if queuedCalls.contains(where: { $0.reply.deadline <= now }) {
+            queuedCalls.removeAll { call in
+                guard call.reply.deadline <= now else { return false }
+                call.reply.continuation.resume(throwing: DBusError(
+                    DBusError.Name.noReply,
+                    "no reply within the timeout: the call waited behind \(maxPendingReplies) others that are still unanswered"))
+                return true
+            }
+        }
+        sendQueued()
     }
 
     private func markClosed() {
@@ -344,6 +457,11 @@ public final class DBusConnection: @unchecked Sendable {
             pending.continuation.resume(throwing: DBusError(DBusError.Name.disconnected, "the connection was closed"))
         }
         pendingReplies.removeAll()
+        for call in queuedCalls {
+            call.reply.continuation.resume(throwing: DBusError(DBusError.Name.disconnected, "the connection was closed"))
+        }
+        queuedCalls.removeAll()
+        abandonedSerials.removeAll()
         for subscription in subscriptions.values { subscription.continuation.finish() }
         subscriptions.removeAll()
     }
@@ -353,8 +471,12 @@ public final class DBusConnection: @unchecked Sendable {
     fileprivate func filter(_ message: DBusMessage) -> DBusHandlerResult {
         switch message.kind {
         case .methodReturn, .error:
-            guard let pending = pendingReplies.removeValue(forKey: message.replySerial) else { break }
-            pending.continuation.resume(returning: message)
+            if let pending = pendingReplies.removeValue(forKey: message.replySerial) {
+                pending.continuation.resume(returning: message)
+            } else if abandonedSerials.remove(message.replySerial) == nil {
+                break
+            }
+            sendQueued()
             return DBUS_HANDLER_RESULT_HANDLED
         case .signal:
             if message.interface == "org.freedesktop.DBus.Local", message.member == "Disconnected" {
@@ -416,4 +538,24 @@ private enum Callbacks {
         if let timeout { connection(data)?.updateTimeout(timeout) }
     }
     static let wakeUp: DBusWakeupMainFunction = { data in connection(data)?.wake() }
+}
+
+/// A continuation resumed by whichever of several racers finishes first.
+final class OneShot<Value: Sendable>: Sendable {
+    private let continuation = Mutex<CheckedContinuation<Value, any Error>?>(nil)
+
+    func arm(_ continuation: CheckedContinuation<Value, any Error>) {
+        self.continuation.withLock { $0 = continuation }
+    }
+
+    /// Resumes with `result` unless someone already did; returns whether this call did.
+    @discardableResult
+    func resume(_ result: Result<Value, any Error>) -> Bool {
+        guard let continuation = continuation.withLock({ stored -> CheckedContinuation<Value, any Error>? in
+            defer { stored = nil }
+            return stored
+        }) else { return false }
+        continuation.resume(with: result)
+        return true
+    }
 }

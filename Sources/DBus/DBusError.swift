@@ -31,6 +31,7 @@ public struct DBusError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let propertyReadOnly = "org.freedesktop.DBus.Error.PropertyReadOnly"
         public static let accessDenied = "org.freedesktop.DBus.Error.AccessDenied"
         public static let noMemory = "org.freedesktop.DBus.Error.NoMemory"
+        public static let limitsExceeded = "org.freedesktop.DBus.Error.LimitsExceeded"
         public static let serviceUnknown = "org.freedesktop.DBus.Error.ServiceUnknown"
         public static let nameHasNoOwner = "org.freedesktop.DBus.Error.NameHasNoOwner"
         public static let interactiveAuthorizationRequired = "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired"

@@ -4,6 +4,8 @@ public struct MethodCall: Sendable {
     public let path: ObjectPath
     public let interface: String
     public let member: String
+    /// The decoded body, of the declared signature: decoded only after the server checked it,
+    /// so a call of the wrong type never gets its file descriptors duplicated.
     public let arguments: [DBusValue]
     /// The caller's unique bus name, the subject polkit checks.
     public let sender: String

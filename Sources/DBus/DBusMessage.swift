@@ -88,7 +88,9 @@ public final class DBusMessage: @unchecked Sendable {
         try Marshaller.append(values, to: raw)
     }
 
-    /// The decoded body. libdbus validated it on receipt.
+    /// The decoded body. libdbus validated it on receipt. Decoding duplicates every file
+    /// descriptor in it, each owned by its `UnixFileDescriptor`; a server checks the signature
+    /// before it decodes anything.
     public var body: [DBusValue] { Unmarshaller.values(of: raw) }
 
     /// Wraps `dbus_message_get_type`.
@@ -122,8 +124,12 @@ public final class DBusMessage: @unchecked Sendable {
     public var serial: UInt32 { dbus_message_get_serial(raw) }
     /// Wraps `dbus_message_get_reply_serial`.
     public var replySerial: UInt32 { dbus_message_get_reply_serial(raw) }
-    /// Wraps `dbus_message_get_no_reply`.
-    public var expectsReply: Bool { dbus_message_get_no_reply(raw) == 0 }
+    /// False for a call sent with NO_REPLY_EXPECTED: neither the bus nor the callee keeps a
+    /// pending reply for it. Wraps `dbus_message_get_no_reply` / `dbus_message_set_no_reply`.
+    public var expectsReply: Bool {
+        get { dbus_message_get_no_reply(raw) == 0 }
+        set { dbus_message_set_no_reply(raw, newValue ? 0 : 1) }
+    }
 
     /// Whether the caller is prepared to wait for an interactive authorization prompt.
     /// Wraps `dbus_message_get_allow_interactive_authorization`.

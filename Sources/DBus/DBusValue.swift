@@ -14,8 +14,9 @@ public indirect enum DBusValue: Sendable, Hashable {
     case string(String)
     case objectPath(ObjectPath)
     case signature(DBusSignature)
-    /// A file descriptor. Received descriptors are owned by the receiver, who must close them.
-    case unixFD(Int32)
+    /// A file descriptor. A received one is owned by its `UnixFileDescriptor` and closed when
+    /// the value is dropped; sending one duplicates it into the message.
+    case unixFD(UnixFileDescriptor)
     case array(DBusSignature, [DBusValue])
     case dictionary(key: DBusSignature, value: DBusSignature, [DictionaryEntry])
     case structure([DBusValue])
@@ -84,6 +85,7 @@ extension DBusValue {
     public var int64: Int64? { if case .int64(let v) = self { v } else { nil } }
     public var double: Double? { if case .double(let v) = self { v } else { nil } }
     public var objectPath: ObjectPath? { if case .objectPath(let v) = self { v } else { nil } }
+    public var unixFD: UnixFileDescriptor? { if case .unixFD(let v) = self { v } else { nil } }
     /// The content of a variant, or nil when this is not a variant.
     public var variant: DBusValue? { if case .variant(let v) = self { v } else { nil } }
 
@@ -123,6 +125,7 @@ extension DBusValue {
                 }
         case .structure(let fields): !fields.isEmpty && fields.allSatisfy(\.isWellFormed)
         case .variant(let inner): inner.isWellFormed
+        case .unixFD(let fd): fd.rawValue != nil
         default: true
         }
     }

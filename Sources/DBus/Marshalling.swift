@@ -65,7 +65,8 @@ enum Marshaller {
         case .int64(let v): return appendBasic(iter, TypeCode.int64, v)
         case .uint64(let v): return appendBasic(iter, TypeCode.uint64, v)
         case .double(let v): return appendBasic(iter, TypeCode.double, v)
-        case .unixFD(let v): return appendBasic(iter, TypeCode.unixFD, v)
+        // libdbus duplicates the descriptor into the message; the owner keeps its own.
+        case .unixFD(let v): return v.withDescriptor { appendBasic(iter, TypeCode.unixFD, $0) } ?? false
         case .string(let v): return appendString(iter, TypeCode.string, v)
         case .objectPath(let v): return appendString(iter, TypeCode.objectPath, v.rawValue)
         case .signature(let v): return appendString(iter, TypeCode.signature, v.rawValue)
@@ -134,7 +135,8 @@ enum Unmarshaller {
         case TypeCode.int64: return .int64(basic(iter, Int64(0)))
         case TypeCode.uint64: return .uint64(basic(iter, UInt64(0)))
         case TypeCode.double: return .double(basic(iter, Double(0)))
-        case TypeCode.unixFD: return .unixFD(basic(iter, Int32(-1)))
+        // libdbus hands out a new duplicate on every read: owned at once, so it cannot leak.
+        case TypeCode.unixFD: return .unixFD(UnixFileDescriptor(adopting: basic(iter, Int32(-1))))
         case TypeCode.string: return .string(string(iter))
         // libdbus validated every path of a received message; appended ones are checked.
         case TypeCode.objectPath: return .objectPath(ObjectPath(validated: string(iter)))

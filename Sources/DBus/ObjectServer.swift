@@ -3,12 +3,35 @@ import Synchronization
 /// Exports an `ObjectTree` on a connection: routes method calls, answers the standard
 /// interfaces (Introspectable, Properties, ObjectManager; libdbus itself answers Peer), checks
 /// signatures, and replies exactly once to every call that expects a reply.
+///
+/// Two rules keep one caller from exhausting the service:
+/// - a call's signature is checked against the declared one before any of its body is decoded
+///   (decoding duplicates every file descriptor in it);
+/// - at most `limits.perSender` calls of one sender and `limits.total` calls in all are handled
+///   at once; beyond that a call is answered at once with `LimitsExceeded` and no task starts.
 public final class ObjectServer: Sendable {
+    /// Bounds on the method calls being handled at once.
+    public struct Limits: Sendable, Hashable {
+        public var perSender: Int
+        public var total: Int
+        public init(perSender: Int = 64, total: Int = 1024) {
+            self.perSender = max(1, perSender)
+            self.total = max(1, total)
+        }
+    }
+
     public let connection: DBusConnection
     public let objectManagerPath: ObjectPath
     /// Sends this tree's signals; its count keys the cached GetManagedObjects reply.
     public let emitter: SignalEmitter
+    public let limits: Limits
     private let tree: any ObjectTree
+    private let inFlight = Mutex<InFlight>(InFlight())
+
+    private struct InFlight {
+        var total = 0
+        var bySender: [String: Int] = [:]
+    }
     private let uids = Mutex<[String: UInt32]>([:])
     /// The last GetManagedObjects reply, never sent itself, with the signal count it was built
     /// at: repeated inventories (a console polling 1000 VMs) are answered by copying it.
@@ -17,15 +40,54 @@ public final class ObjectServer: Sendable {
     /// `emitter`: the one every signal of the tree goes through (a model that publishes its
     /// own changes holds it); nil makes one.
     public init(connection: DBusConnection, objectManagerPath: ObjectPath, tree: any ObjectTree,
-                emitter: SignalEmitter? = nil) {
+                emitter: SignalEmitter? = nil, limits: Limits = Limits()) {
         self.connection = connection
         self.objectManagerPath = objectManagerPath
         self.emitter = emitter ?? SignalEmitter(connection: connection, objectManagerPath: objectManagerPath)
         self.tree = tree
+        self.limits = limits
         connection.setMethodCallHandler { [self] message in
+            let sender = message.sender ?? ""
+            if let refusal = admit(sender) {
+                if message.expectsReply, let reply = message.makeError(refusal) { connection.send(reply) }
+                return
+            }
             // Leave the loop thread at once; the handler may wait on polkit or libvirt.
-            Task.detached { await self.handle(message) }
+            Task.detached { await self.handle(message, admittedFor: sender) }
         }
+    }
+
+    // MARK: Bounds
+
+    /// Counts the call in, or returns the error to answer it with. Runs on the loop thread.
+    private func admit(_ sender: String) -> DBusError? {
+        inFlight.withLock { state in
+            let mine = state.bySender[sender, default: 0]
+            if mine >= limits.perSender {
+                return DBusError(DBusError.Name.limitsExceeded,
+                                 "\(sender) has \(mine) calls in progress, the most one connection may have; wait for their replies first")
+            }
+            if state.total >= limits.total {
+                return DBusError(DBusError.Name.limitsExceeded,
+                                 "the service is handling \(state.total) calls, the most it takes at once; try again shortly")
+            }
+            state.total += 1
+            state.bySender[sender] = mine + 1
+            return nil
+        }
+    }
+
+    private func finish(_ sender: String) {
+        inFlight.withLock { state in
+            state.total -= 1
+            let mine = state.bySender[sender, default: 1] - 1
+            state.bySender[sender] = mine > 0 ? mine : nil
+        }
+    }
+
+    /// Calls being handled now, in all and for `sender` (for tests and diagnostics).
+    public func callsInProgress(from sender: String? = nil) -> Int {
+        inFlight.withLock { state in sender.map { state.bySender[$0, default: 0] } ?? state.total }
     }
 
     // MARK: Signals
@@ -73,7 +135,9 @@ public final class ObjectServer: Sendable {
 
     // MARK: Dispatch
 
-    func handle(_ message: DBusMessage) async {
+    /// Handles one admitted call. Its place is given back before the reply goes out: a caller
+    /// that sends its next call on receiving this reply must find the place free.
+    func handle(_ message: DBusMessage, admittedFor sender: String) async {
         let reply: DBusMessage?
         do {
             reply = try await route(message)
@@ -82,6 +146,7 @@ public final class ObjectServer: Sendable {
         } catch {
             reply = message.makeError(.failed(String(describing: error)))
         }
+        finish(sender)
         // A caller that has gone away makes the bus answer us with an error we ignore.
         if message.expectsReply, let reply { connection.send(reply) }
     }
@@ -91,18 +156,24 @@ public final class ObjectServer: Sendable {
             throw DBusError.invalidArgs("a method call needs a path and a member")
         }
         let interfaceName = message.interface
-        func makeCall(_ interface: String) -> MethodCall {
-            MethodCall(message: message, path: path, interface: interface, member: member, arguments: message.body,
-                       sender: message.sender ?? "", allowsInteractiveAuthorization: message.allowsInteractiveAuthorization,
-                       server: self)
+        /// The call as handlers see it: only built once the signature is known to be the
+        /// declared one, so nothing is decoded from a body of the wrong type.
+        func makeCall(_ interface: InterfaceDescription) throws -> MethodCall {
+            guard let method = interface.method(named: member) else {
+                throw DBusError(DBusError.Name.unknownMethod, "no method \(member) on \(interface.name) of \(path)")
+            }
+            try Self.checkSignature(message, expected: method.inputSignature, method: member)
+            return MethodCall(message: message, path: path, interface: interface.name, member: member, arguments: message.body,
+                              sender: message.sender ?? "", allowsInteractiveAuthorization: message.allowsInteractiveAuthorization,
+                              server: self)
         }
         switch interfaceName {
         case InterfaceDescription.introspectable.name:
-            return try message.makeReturn(try await introspect(makeCall(InterfaceDescription.introspectable.name)))
+            return try message.makeReturn(try await introspect(makeCall(.introspectable)))
         case InterfaceDescription.properties.name:
-            return try message.makeReturn(try await properties(makeCall(InterfaceDescription.properties.name)))
+            return try message.makeReturn(try await properties(makeCall(.properties)))
         case InterfaceDescription.objectManager.name where path == objectManagerPath:
-            return try await objectManager(makeCall(InterfaceDescription.objectManager.name))
+            return try await objectManager(makeCall(.objectManager))
         default:
             break
         }
@@ -116,11 +187,10 @@ public final class ObjectServer: Sendable {
         } else {
             implementation = implementations.first { $0.description.method(named: member) != nil }
         }
-        guard let implementation, let method = implementation.description.method(named: member) else {
-            throw DBusError(DBusError.Name.unknownMethod, "no method \(member) on \(interfaceName ?? "any interface") of \(path)")
+        guard let implementation else {
+            throw DBusError(DBusError.Name.unknownMethod, "no method \(member) on any interface of \(path)")
         }
-        try Self.checkSignature(message, expected: method.inputSignature, method: member)
-        return try message.makeReturn(try await implementation.call(makeCall(implementation.description.name)))
+        return try message.makeReturn(try await implementation.call(makeCall(implementation.description)))
     }
 
     private static func checkSignature(_ message: DBusMessage, expected: DBusSignature, method: String) throws {
@@ -130,8 +200,6 @@ public final class ObjectServer: Sendable {
     }
 
     private func introspect(_ call: MethodCall) async throws -> [DBusValue] {
-        try Self.checkSignature(call.message, expected: .empty, method: call.member)
-        guard call.member == "Introspect" else { throw DBusError(DBusError.Name.unknownMethod, "no method \(call.member)") }
         let implementations = await tree.interfaces(at: call.path)
         let paths = await tree.objectPaths()
         let isIntermediate = call.path == objectManagerPath || objectManagerPath.isDescendant(of: call.path)
@@ -154,7 +222,6 @@ public final class ObjectServer: Sendable {
         let args = call.arguments
         switch call.member {
         case "Get":
-            try Self.checkSignature(call.message, expected: "ss", method: "Get")
             guard let interface = args[0].string, let name = args[1].string else { throw DBusError.invalidArgs("bad arguments") }
             let implementation = try await implementation(call.path, interface)
             guard implementation.description.property(named: name) != nil else {
@@ -170,7 +237,6 @@ public final class ObjectServer: Sendable {
             }
             return [.variant(value)]
         case "GetAll":
-            try Self.checkSignature(call.message, expected: "s", method: "GetAll")
             guard let interface = args[0].string else { throw DBusError.invalidArgs("bad arguments") }
             if (InterfaceDescription.standard + [.objectManager]).contains(where: { $0.name == interface }) { return [.vardict([:])] }
             _ = try await implementation(call.path, interface)
@@ -180,7 +246,6 @@ public final class ObjectServer: Sendable {
             }
             return [.vardict(values)]
         case "Set":
-            try Self.checkSignature(call.message, expected: "ssv", method: "Set")
             guard let interface = args[0].string, let name = args[1].string, let value = args[2].variant else {
                 throw DBusError.invalidArgs("bad arguments")
             }
@@ -212,10 +277,6 @@ public final class ObjectServer: Sendable {
     /// GetManagedObjects, authorized like any call and answered from the cached reply while
     /// no signal has been emitted since it was built.
     private func objectManager(_ call: MethodCall) async throws -> DBusMessage {
-        guard call.member == "GetManagedObjects" else {
-            throw DBusError(DBusError.Name.unknownMethod, "no method \(call.member) on \(call.interface)")
-        }
-        try Self.checkSignature(call.message, expected: .empty, method: call.member)
         try await tree.authorizeRead(call)
         // Read before building: a change while building leaves a template that is already stale.
         let version = emitter.version

@@ -10,6 +10,7 @@ final class TestObject: DBusInterface {
         .init("Sleep", in: [.init("milliseconds", "u")]),
         .init("Fail", in: [.init("name", "s"), .init("message", "s")]),
         .init("WhoAmI", out: [.init("uid", "u"), .init("interactive", "b"), .init("sender", "s")]),
+        .init("Hold"),
     ], properties: [
         .init("Name", "s"),
         .init("Counter", "u", access: .readwrite),
@@ -19,6 +20,8 @@ final class TestObject: DBusInterface {
     let name: String
     let counter = Mutex<UInt32>(0)
     let completedSleeps = Mutex<Int>(0)
+    /// `Hold` waits until this opens (or 20 s pass, so no test can hang on it).
+    let gate = Gate()
     let onChange: @Sendable (String, DBusValue) -> Void
 
     init(name: String, onChange: @escaping @Sendable (String, DBusValue) -> Void) {
@@ -34,6 +37,9 @@ final class TestObject: DBusInterface {
             completedSleeps.withLock { $0 += 1 }
             return []
         case "Fail": throw DBusError(call.arguments[0].string ?? "", call.arguments[1].string ?? "")
+        case "Hold":
+            await gate.wait(atMost: .seconds(20))
+            return []
         case "WhoAmI":
             return [.uint32(try await call.callerUID()), .boolean(call.allowsInteractiveAuthorization), .string(call.sender)]
         default: throw DBusError(DBusError.Name.unknownMethod, call.member)
@@ -48,6 +54,53 @@ final class TestObject: DBusInterface {
         guard let new = value.uint32, new <= 1000 else { throw DBusError.invalidArgs("Counter must be at most 1000") }
         counter.withLock { $0 = new }
         onChange(name, value)
+    }
+}
+
+/// Opens once; everyone waiting then goes on.
+final class Gate: Sendable {
+    private struct State {
+        var open = false
+        var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+        var expired: Set<UInt64> = []
+        var next: UInt64 = 0
+    }
+    private let state = Mutex(State())
+
+    func open() {
+        let waiters = state.withLock { state in
+            state.open = true
+            defer { state.waiters.removeAll() }
+            return Array(state.waiters.values)
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// How many wait now.
+    var waiting: Int { state.withLock { $0.waiters.count } }
+
+    func wait(atMost limit: Duration) async {
+        let id = state.withLock { state in
+            defer { state.next += 1 }
+            return state.next
+        }
+        let timer = Task { [self] in
+            try? await Task.sleep(for: limit)
+            state.withLock { state -> CheckedContinuation<Void, Never>? in
+                if let waiter = state.waiters.removeValue(forKey: id) { return waiter }
+                state.expired.insert(id)
+                return nil
+            }?.resume()
+        }
+        await withCheckedContinuation { continuation in
+            let resumeNow = state.withLock { state in
+                if state.open || state.expired.remove(id) != nil { return true }
+                state.waiters[id] = continuation
+                return false
+            }
+            if resumeNow { continuation.resume() }
+        }
+        timer.cancel()
     }
 }
 
@@ -77,11 +130,12 @@ struct BusFixture {
     let client: DBusConnection
     let object: TestObject
 
-    init() async throws {
+    init(limits: ObjectServer.Limits = .init(),
+         clientMaxPendingReplies: Int = DBusConnection.defaultMaxPendingReplies) async throws {
         bus = try PrivateBus()
         serverConnection = try bus.connect()
         tree = TestTree()
-        let server = ObjectServer(connection: serverConnection, objectManagerPath: Self.root, tree: tree)
+        let server = ObjectServer(connection: serverConnection, objectManagerPath: Self.root, tree: tree, limits: limits)
         self.server = server
         let path = Self.root.appending(element: "One")
         object = TestObject(name: "one") { name, value in
@@ -89,7 +143,7 @@ struct BusFixture {
         }
         await tree.add(path, object)
         try await serverConnection.requestName(Self.busName)
-        client = try bus.connect()
+        client = try DBusConnection(bus: .address(bus.address), maxPendingReplies: clientMaxPendingReplies)
     }
 
     /// Calls a method of `org.example.Test` on the fixture's object.
