@@ -5,7 +5,7 @@ PREFIX ?= /usr/local
 RUN_DIR := $(CURDIR)/.run
 
 # Debian packages the build and the tests need; `deps` installs the missing ones.
-BUILD_PACKAGES := libdbus-1-dev libvirt-dev libpolkit-gobject-1-dev pkg-config
+BUILD_PACKAGES := libdbus-1-dev libvirt-dev pkg-config
 TEST_PACKAGES := dbus-daemon dbus-bin systemd libglib2.0-bin libvirt-daemon libvirt-clients \
                  libvirt-daemon-driver-qemu
 DEPS_STAMP := .build/.deps-ok

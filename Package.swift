@@ -2,13 +2,9 @@
 import PackageDescription
 
 // Layers, bottom to top: C shims (module maps only) → typed wrappers that are the only code
-// seeing C (`DBus`, `Libvirt`, `Polkit`) → the model (no bus, no C) → the service (one file
-// per D-Bus interface) → `vmmsd` (argument parsing and wiring).
-/// `pkg-config --cflags polkit-gobject-1` without `-pthread`, for Debian's multiarch layout.
-let polkitIncludes = SwiftSetting.unsafeFlags([
-    "-Xcc", "-I/usr/include/polkit-1", "-Xcc", "-I/usr/include/glib-2.0",
-    "-Xcc", "-I/usr/lib/x86_64-linux-gnu/glib-2.0/include", "-Xcc", "-I/usr/lib/aarch64-linux-gnu/glib-2.0/include",
-])
+// seeing C (`DBus`, `Libvirt`) and `Polkit` (polkitd's D-Bus API, over `DBus`) → the model
+// (no bus, no C) → the service (one file per D-Bus interface) → `vmmsd` (argument parsing and
+// wiring).
 
 let package = Package(
     name: "vmms",
@@ -23,13 +19,11 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CDBus", pkgConfig: "dbus-1", providers: [.apt(["libdbus-1-dev"])]),
         .systemLibrary(name: "CLibvirt", pkgConfig: "libvirt", providers: [.apt(["libvirt-dev"])]),
-        // No pkgConfig here: glib's cflags carry -pthread, which SwiftPM rejects with a warning;
-        // the include paths come from `polkitIncludes` on the one target that imports it.
-        .systemLibrary(name: "CPolkit"),
 
         .target(name: "DBus", dependencies: ["CDBus"]),
         .target(name: "Libvirt", dependencies: ["CLibvirt"]),
-        .target(name: "Polkit", dependencies: ["CPolkit"], cSettings: [], swiftSettings: [polkitIncludes]),
+        // polkitd asked over our own D-Bus connections: no C of its own.
+        .target(name: "Polkit", dependencies: ["DBus"]),
 
         .target(name: "VMMSModel"),
         // Child processes without Foundation's Process (which hangs off the main thread on
@@ -61,10 +55,10 @@ let package = Package(
         .testTarget(name: "DBusTests", dependencies: ["DBus", "TestSupport"]),
         // Test driver in-process, plus gated tests on the real libvirtd (qemu:///system, TCG guests).
         .testTarget(name: "LibvirtTests", dependencies: ["Libvirt", "TestSupport"]),
-        .testTarget(name: "PolkitTests", dependencies: ["Polkit", "TestSupport"]),
+        .testTarget(name: "PolkitTests", dependencies: ["Polkit", "DBus", "Spawn", "TestSupport"]),
         .testTarget(name: "VMMSModelTests", dependencies: ["VMMSModel", "TestSupport"]),
         // Real stack: the system bus, polkitd, libvirtd + QEMU, real users (run as root by `make test`).
-        .testTarget(name: "IntegrationTests", dependencies: ["DBus", "Spawn", "TestSupport"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["DBus", "Polkit", "Spawn", "TestSupport"]),
         // `make install` into a staging root and for real, D-Bus activation.
         .testTarget(name: "InstallTests", dependencies: ["DBus", "TestSupport"]),
         // vmmsctl run as a subprocess on the real stack, plus its formatting units.

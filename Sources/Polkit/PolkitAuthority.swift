@@ -1,230 +1,177 @@
-internal import CPolkit
+import DBus
+import Synchronization
 
-/// A connection to polkitd (`org.freedesktop.PolicyKit1` on the system bus) that answers
-/// "may this subject perform this action?".
+/// polkitd's authority (`org.freedesktop.PolicyKit1.Authority` at
+/// `/org/freedesktop/PolicyKit1/Authority` on the system bus), asked over our own D-Bus
+/// connections: a check that waits — for polkitd, or for a user to type a password — holds no
+/// thread, only a pending reply.
 ///
-/// `@unchecked Sendable` because the only stored state is an immutable reference to a GObject
-/// whose methods are thread-safe: every synchronous call runs its own private main context on
-/// the calling thread, so checks may run concurrently from several threads.
-///
-/// Wraps `PolkitAuthority`.
-public final class PolkitAuthority: @unchecked Sendable {
-    private let authority: OpaquePointer
+/// The bus lets one connection wait for at most `max_replies_per_connection` replies (128 on
+/// the system bus), so checks are split and bounded:
+/// - non-interactive checks use one connection with at most `Limits.checksInFlight` awaiting
+///   polkitd at once; the excess waits in that connection's queue, each within its own timeout;
+/// - interactive checks (which may wait minutes for a password) use a second connection, so
+///   they can never take the places of the quick ones, and at most
+///   `Limits.interactivePerUser` of one user and `Limits.interactiveTotal` in all may be
+///   pending; beyond that a check fails at once with `.tooManyPending`.
+/// A check that times out or whose task is cancelled is withdrawn with
+/// `CancelCheckAuthorization`, which also ends the authentication dialog. A dropped bus
+/// connection is made again on the next check.
+public final class PolkitAuthority: Sendable {
+    public struct Limits: Sendable, Hashable {
+        public var checksInFlight: Int
+        public var interactivePerUser: Int
+        public var interactiveTotal: Int
 
-    /// Connects to the system bus and to polkit's authority object there. Fails (rather than
-    /// crashing) when no system bus is reachable. Succeeds even if polkitd is not running;
-    /// check `ownerName` to find out. Blocks while connecting; a frozen polkitd can delay it by
-    /// up to GLib's default D-Bus timeout (25 s), so call it at start-up, not per request.
-    ///
-    /// Wraps `polkit_authority_get_sync`.
-    public init() throws(PolkitError) {
-        var error: UnsafeMutablePointer<GError>? = nil
-        guard let authority = polkit_authority_get_sync(nil, &error) else {
-            throw PolkitError(consuming: error, function: "polkit_authority_get_sync")
+        public init(checksInFlight: Int = 64, interactivePerUser: Int = 4, interactiveTotal: Int = 32) {
+            self.checksInFlight = max(1, checksInFlight)
+            self.interactivePerUser = max(1, interactivePerUser)
+            self.interactiveTotal = max(1, interactiveTotal)
         }
-        if let error { g_error_free(error) }
-        self.authority = authority
     }
 
-    deinit {
-        g_object_unref(UnsafeMutableRawPointer(authority))
+    public static let busName = "org.freedesktop.PolicyKit1"
+    public static let objectPath: ObjectPath = "/org/freedesktop/PolicyKit1/Authority"
+    public static let interface = "org.freedesktop.PolicyKit1.Authority"
+
+    public let limits: Limits
+    let checks: BusLink
+    let interactiveChecks: BusLink
+    private let pendingInteractive = Mutex<(total: Int, byUser: [UInt32?: Int])>((0, [:]))
+    private let nextCancellationID = Atomic<UInt64>(0)
+
+    /// Connects on the first check, not here, so creating an authority never blocks or fails.
+    public init(bus: DBusConnection.Bus = .system, limits: Limits = Limits()) {
+        self.limits = limits
+        checks = BusLink(bus: bus, maxPendingReplies: limits.checksInFlight)
+        // Cancellations are sent without expecting replies, so they take no places.
+        interactiveChecks = BusLink(bus: bus, maxPendingReplies: limits.interactiveTotal)
     }
 
-    /// The unique bus name of polkitd, or nil when polkitd is not running (worth logging as
-    /// "polkitd not running"). Reflects the state GLib knows about: it is read when the
-    /// authority is created and only updated if the GLib default main context is iterated.
-    ///
-    /// Wraps `polkit_authority_get_owner`.
-    public var ownerName: String? {
-        guard let owner = polkit_authority_get_owner(authority) else { return nil }
-        defer { g_free(owner) }
-        return String(cString: owner)
+    /// Closes both connections; later checks fail with `.unreachable`.
+    public func close() {
+        checks.close()
+        interactiveChecks.close()
     }
 
-    /// The name of polkitd's backend (e.g. `"js"`), or nil when polkitd is not running.
-    ///
-    /// Wraps `polkit_authority_get_backend_name`.
-    public var backendName: String? {
-        polkit_authority_get_backend_name(authority).map { String(cString: $0) }
-    }
-
-    /// The version of polkitd's backend (e.g. `"122"`), or nil when polkitd is not running.
-    ///
-    /// Wraps `polkit_authority_get_backend_version`.
-    public var backendVersion: String? {
-        polkit_authority_get_backend_version(authority).map { String(cString: $0) }
-    }
-
-    /// The unique name (e.g. `":1.7"`) of the system-bus connection this process uses to talk to
-    /// polkitd, which stays valid while this authority exists. Useful as a
-    /// `.systemBusName` subject to check the calling process itself.
-    ///
-    /// Wraps `g_dbus_connection_get_unique_name`.
-    public var connectionUniqueName: String? {
-        var error: UnsafeMutablePointer<GError>? = nil
-        // Returns GLib's shared system-bus connection, the one polkit's proxy holds a ref on.
-        guard let connection = g_bus_get_sync(G_BUS_TYPE_SYSTEM, nil, &error) else {
-            if let error { g_error_free(error) }
-            return nil
-        }
-        defer { g_object_unref(UnsafeMutableRawPointer(connection)) }
-        if let error { g_error_free(error) }
-        return g_dbus_connection_get_unique_name(connection).map { String(cString: $0) }
-    }
-
-    /// Asks polkitd whether `subject` may perform `actionID`. Blocks the calling thread until
-    /// polkitd answers, `timeout` elapses, or (with user interaction) the user has
-    /// authenticated or dismissed the dialog, so call it from a thread that may block, or use
-    /// `check(subject:actionID:details:allowUserInteraction:timeout:)` from async code.
+    /// Asks polkitd whether `subject` may perform `actionID`.
     ///
     /// - Parameters:
     ///   - subject: who is asking, normally the D-Bus sender of the call being authorized.
-    ///   - actionID: a polkit action such as `"org.libvirt.unix.manage"`.
-    ///   - details: key/value pairs shown in the authentication dialog and passed to rules.
-    ///   - allowUserInteraction: let polkit ask the user to authenticate
-    ///     (`POLKIT_CHECK_AUTHORIZATION_FLAGS_ALLOW_USER_INTERACTION`); without it a possible
-    ///     authentication is reported as `isChallenge`.
-    ///   - timeout: give up after this long with an error whose `isTimeout` is true; nil waits
-    ///     forever (polkit's own D-Bus call has no timeout). Zero or negative fails at once.
-    /// - Throws: `PolkitError` for bus or polkitd errors (e.g. an unknown bus name), timeouts
-    ///   and invalid subjects.
+    ///   - actionID: a polkit action such as `"org.example.vmms1.read"`.
+    ///   - details: key/value pairs passed to rules and shown in the authentication dialog
+    ///     (polkitd accepts them from uid 0 only).
+    ///   - allowUserInteraction: let polkitd ask the user to authenticate (flag
+    ///     `AllowUserInteraction`); without it a possible authentication is reported as
+    ///     `isChallenge`.
+    ///   - user: whose interactive checks this one counts against; defaults to the uid a
+    ///     `.unixProcess` subject names.
+    ///   - timeout: the most the check may take, time queued included; it is then withdrawn
+    ///     and fails with `.noAnswer`. Zero or less fails at once.
+    /// - Throws: `PolkitError`; a refusal is a result, not an error.
     ///
-    /// Wraps `polkit_authority_check_authorization_sync`.
-    public func checkAuthorization(
-        subject: PolkitSubject,
-        actionID: String,
-        details: [String: String] = [:],
-        allowUserInteraction: Bool = false,
-        timeout: Duration? = .seconds(25)
-    ) throws(PolkitError) -> PolkitResult {
-        try checkAuthorization(
-            subject: subject, actionID: actionID, details: details,
-            allowUserInteraction: allowUserInteraction, timeout: timeout,
-            cancellable: OwnedCancellable())
-    }
-
-    /// Like `checkAuthorization(subject:actionID:details:allowUserInteraction:timeout:)`, but
-    /// runs the blocking call on a dedicated worker thread (never on Swift's cooperative pool)
-    /// and suspends until it finishes. Cancelling the calling task cancels the check; it then
-    /// throws an error whose `isCancelled` is true.
-    ///
-    /// Wraps `polkit_authority_check_authorization_sync`.
-    public func check(
-        subject: PolkitSubject,
-        actionID: String,
-        details: [String: String] = [:],
-        allowUserInteraction: Bool = false,
-        timeout: Duration? = .seconds(25)
-    ) async throws(PolkitError) -> PolkitResult {
-        let cancellable = try OwnedCancellable()
-        let result: Result<PolkitResult, PolkitError> = await withTaskCancellationHandler {
-            await withCheckedContinuation { continuation in
-                BlockingWorkerPool.shared.submit {
-                    continuation.resume(returning: Result { () throws(PolkitError) -> PolkitResult in
-                        try self.checkAuthorization(
-                            subject: subject, actionID: actionID, details: details,
-                            allowUserInteraction: allowUserInteraction, timeout: timeout,
-                            cancellable: cancellable)
-                    })
-                }
-            }
-        } onCancel: {
-            cancellable.cancel(.taskCancelled)
+    /// Calls `org.freedesktop.PolicyKit1.Authority.CheckAuthorization`, and
+    /// `CancelCheckAuthorization` when the check is withdrawn.
+    public func check(subject: PolkitSubject, actionID: String, details: [String: String] = [:],
+                      allowUserInteraction: Bool = false, user: UInt32? = nil,
+                      timeout: Duration = .seconds(25)) async throws(PolkitError) -> PolkitResult {
+        guard timeout > .zero else { throw PolkitError(.noAnswer, "the check's timeout (\(timeout)) has already passed") }
+        let deadline = ContinuousClock.now + timeout
+        let subjectValue = try subject.dbusValue()
+        let body: (String) -> [DBusValue] = { cancellationID in
+            [subjectValue, .string(actionID), Self.detailsValue(details), .uint32(allowUserInteraction ? 1 : 0),
+             .string(cancellationID)]
         }
-        return try result.get()
-    }
-
-    /// The blocking check with an externally owned cancellable (so async callers can cancel).
-    func checkAuthorization(
-        subject: PolkitSubject,
-        actionID: String,
-        details: [String: String],
-        allowUserInteraction: Bool,
-        timeout: Duration?,
-        cancellable: OwnedCancellable
-    ) throws(PolkitError) -> PolkitResult {
-        let function = "polkit_authority_check_authorization_sync"
-        let subjectObject = try OwnedSubject(subject)
-        let detailsObject = try OwnedPolkitDetails(details)
-
-        var timer: CancellationTimer? = nil
-        if let timeout {
-            if timeout <= .zero {
-                cancellable.cancel(.timeout(timeout))
-            } else {
-                timer = CancellationTimer(cancelling: cancellable, after: timeout)
+        guard allowUserInteraction else {
+            // A check polkitd never saw (the connection was already gone) is asked once more on a
+            // new connection.
+            do {
+                return try await ask(body, on: checks, until: deadline)
+            } catch let error where error.code == .unreachable && error.dbusName == DBusError.Name.disconnected {
+                return try await ask(body, on: checks, until: deadline)
             }
         }
-        defer { timer?.invalidate() }
+        let owner = user ?? subject.uid
+        try reserveInteractive(for: owner)
+        defer { releaseInteractive(for: owner) }
+        return try await ask(body, on: interactiveChecks, until: deadline)
+    }
 
-        let flags = allowUserInteraction
-            ? POLKIT_CHECK_AUTHORIZATION_FLAGS_ALLOW_USER_INTERACTION
-            : POLKIT_CHECK_AUTHORIZATION_FLAGS_NONE
-        var error: UnsafeMutablePointer<GError>? = nil
-        guard let result = polkit_authority_check_authorization_sync(
-            authority, subjectObject.pointer, actionID, detailsObject.pointer, flags,
-            cancellable.pointer, &error)
-        else {
-            let wasCancellation = PolkitError.isGLibCancellation(error)
-            let underlying = PolkitError(consuming: error, function: function)
-            switch (wasCancellation, cancellable.reason) {
-            case (true, .timeout(let limit)?):
-                throw PolkitError(
-                    domain: PolkitError.timeoutDomain, code: underlying.code,
-                    message: "polkitd did not answer within \(limit) (\(underlying.message))",
-                    function: function)
-            case (true, .taskCancelled?):
-                throw PolkitError(
-                    domain: PolkitError.cancelledDomain, code: underlying.code,
-                    message: "the calling task was cancelled (\(underlying.message))",
-                    function: function)
-            default:
-                throw underlying
-            }
+    /// One `CheckAuthorization` exchange on `link`.
+    private func ask(_ body: (String) -> [DBusValue], on link: BusLink,
+                     until deadline: ContinuousClock.Instant) async throws(PolkitError) -> PolkitResult {
+        let cancellationID = "vmms-\(nextCancellationID.add(1, ordering: .relaxed).newValue)"
+        let message: DBusMessage
+        do {
+            message = try DBusMessage.methodCall(destination: Self.busName, path: Self.objectPath, interface: Self.interface,
+                                                 member: "CheckAuthorization", body: body(cancellationID))
+        } catch {
+            throw PolkitError(.invalidArgument, "cannot build the check: \(error.message)")
         }
-        defer { g_object_unref(UnsafeMutableRawPointer(result)) }
-        if let error { g_error_free(error) }
-
-        return PolkitResult(
-            isAuthorized: polkit_authorization_result_get_is_authorized(result) != 0,
-            isChallenge: polkit_authorization_result_get_is_challenge(result) != 0,
-            details: OwnedPolkitDetails.dictionary(
-                borrowing: polkit_authorization_result_get_details(result)))
-    }
-}
-
-/// An owned `PolkitSubject*`.
-final class OwnedSubject {
-    let pointer: OpaquePointer
-
-    /// Wraps `polkit_system_bus_name_new` and `polkit_unix_process_new_for_owner`.
-    init(_ subject: PolkitSubject) throws(PolkitError) {
-        let made: OpaquePointer?
-        let function: String
-        switch subject {
-        case .systemBusName(let name):
-            function = "polkit_system_bus_name_new"
-            // polkit only g_return_val_if_fail()s (logging a critical) on a bad name.
-            guard g_dbus_is_unique_name(name) != 0 else {
-                throw PolkitError(
-                    domain: PolkitError.invalidArgumentDomain, code: -1,
-                    message: "'\(name)' is not a unique D-Bus name", function: function)
-            }
-            made = polkit_system_bus_name_new(name)
-        case .unixProcess(let pid, let startTime, let uid):
-            function = "polkit_unix_process_new_for_owner"
-            guard pid > 0 else {
-                throw PolkitError(
-                    domain: PolkitError.invalidArgumentDomain, code: -1,
-                    message: "\(pid) is not a valid process ID", function: function)
-            }
-            made = polkit_unix_process_new_for_owner(pid, guint64(truncatingIfNeeded: startTime), uid)
+        let connection = try await link.connection()
+        let reply: DBusMessage
+        do {
+            reply = try await connection.sendWithReply(message, timeout: ContinuousClock.now.duration(to: deadline))
+        } catch let error as DBusError {
+            if error.name == DBusError.Name.noReply { withdraw(cancellationID, on: connection) }
+            if error.name == DBusError.Name.disconnected { link.drop(connection) }
+            throw PolkitError(error, method: "CheckAuthorization")
+        } catch {
+            withdraw(cancellationID, on: connection)
+            throw PolkitError(.cancelled, "the calling task was cancelled")
         }
-        guard let made else { throw PolkitError(consuming: nil, function: function) }
-        pointer = made
+        if let error = reply.asError {
+            throw PolkitError(error, method: "CheckAuthorization", fromPolkitd: reply.sender != "org.freedesktop.DBus")
+        }
+        guard let result = PolkitResult(replyBody: reply.body) else {
+            throw PolkitError(.failed, "polkitd answered with (\(reply.signature)), not ((bba{ss}))")
+        }
+        return result
     }
 
-    deinit {
-        g_object_unref(UnsafeMutableRawPointer(pointer))
+    /// Withdraws a check polkitd may still be working on (and closes its authentication
+    /// dialog). Sent without expecting a reply: it takes no reply place, and polkitd's answer
+    /// to the check itself frees the check's place.
+    private func withdraw(_ cancellationID: String, on connection: DBusConnection) {
+        guard let message = try? DBusMessage.methodCall(destination: Self.busName, path: Self.objectPath, interface: Self.interface,
+                                                        member: "CancelCheckAuthorization", body: [.string(cancellationID)]) else { return }
+        message.expectsReply = false
+        // Never start polkitd just to tell it to forget a check.
+        message.autoStart = false
+        connection.send(message)
     }
+
+    static func detailsValue(_ details: [String: String]) -> DBusValue {
+        .dictionary(key: "s", value: "s", details.sorted { $0.key < $1.key }.map { .init(.string($0.key), .string($0.value)) })
+    }
+
+    // MARK: Interactive bounds
+
+    private func reserveInteractive(for user: UInt32?) throws(PolkitError) {
+        let refusal = pendingInteractive.withLock { pending -> String? in
+            let mine = pending.byUser[user, default: 0]
+            if mine >= limits.interactivePerUser {
+                return "\(user.map { "uid \($0)" } ?? "this caller") already has \(mine) authentication requests waiting for an answer, "
+                    + "the most one user may have; answer or dismiss them first"
+            }
+            if pending.total >= limits.interactiveTotal {
+                return "\(pending.total) authentication requests are waiting for an answer, the most the service keeps; try again later"
+            }
+            pending.total += 1
+            pending.byUser[user] = mine + 1
+            return nil
+        }
+        if let refusal { throw PolkitError(.tooManyPending, refusal) }
+    }
+
+    private func releaseInteractive(for user: UInt32?) {
+        pendingInteractive.withLock { pending in
+            pending.total -= 1
+            let mine = pending.byUser[user, default: 1] - 1
+            pending.byUser[user] = mine > 0 ? mine : nil
+        }
+    }
+
+    /// Interactive checks pending now (for tests and diagnostics).
+    public var interactiveChecksPending: Int { pendingInteractive.withLock { $0.total } }
 }

@@ -1,101 +1,69 @@
-internal import CPolkit
+import DBus
 
-/// A failure reported by polkit or GLib, copied out of a `GError` (which is freed at once).
-///
-/// Wraps `GError`.
+/// Why an authorization check has no answer: polkitd could not be asked, did not answer, or
+/// answered with an error. (A "no" from polkit is a `PolkitResult`, not an error.)
 public struct PolkitError: Error, Sendable, Hashable, CustomStringConvertible {
-    /// The `GError` domain as a string, e.g. `"g-io-error-quark"`, `"g-dbus-error-quark"`,
-    /// `"polkit-error-quark"`, or one of this module's own domains (`timeoutDomain`,
-    /// `cancelledDomain`, `invalidArgumentDomain`, `internalDomain`).
-    ///
-    /// Wraps `g_quark_to_string`.
-    public var domain: String
-
-    /// The `GError` code within `domain`.
-    ///
-    /// Wraps `GError.code`.
-    public var code: Int32
-
-    /// The human-readable message.
-    ///
-    /// Wraps `GError.message`.
-    public var message: String
-
-    /// The C function whose failure this describes, e.g. `"polkit_authority_get_sync"`.
-    ///
-    /// Wraps `GError`.
-    public var function: String
-
-    /// Creates an error by hand, for callers that want to fake polkit in their own tests.
-    ///
-    /// Wraps `g_error_new_literal`.
-    public init(domain: String, code: Int32, message: String, function: String) {
-        self.domain = domain
-        self.code = code
-        self.message = message
-        self.function = function
+    public enum Code: Sendable, Hashable {
+        /// No system bus, or polkitd is not running and cannot be started.
+        case unreachable
+        /// polkitd did not answer within the check's timeout (or has left too many checks
+        /// unanswered for the bus to take more).
+        case noAnswer
+        /// Too many interactive checks are waiting for a user to authenticate, for this user or
+        /// in all; the check was not sent.
+        case tooManyPending
+        /// The calling task was cancelled; the check was withdrawn.
+        case cancelled
+        /// polkitd answered with an error (`dbusName`), or with a reply of the wrong type.
+        case failed
+        /// Refused before polkitd was asked, e.g. a subject that is not a unique bus name.
+        case invalidArgument
     }
 
-    /// Domain used when a check was abandoned because its timeout elapsed (polkitd did not
-    /// answer in time). `code` is then the code of the underlying GLib cancellation error.
-    ///
-    /// Wraps `g_cancellable_cancel`.
-    public static let timeoutDomain = "vmms-polkit-timeout"
+    public var code: Code
+    public var message: String
+    /// The D-Bus error behind it, when there is one (from polkitd or the bus daemon).
+    public var dbusName: String?
+    /// The polkitd method concerned, e.g. `CheckAuthorization`.
+    public var method: String
 
-    /// Domain used when a check was abandoned because the calling Swift task was cancelled.
-    ///
-    /// Wraps `g_cancellable_cancel`.
-    public static let cancelledDomain = "vmms-polkit-cancelled"
+    public init(_ code: Code, _ message: String, dbusName: String? = nil, method: String = "CheckAuthorization") {
+        self.code = code
+        self.message = message
+        self.dbusName = dbusName
+        self.method = method
+    }
 
-    /// Domain used when an argument was rejected before calling polkit (e.g. a malformed bus
-    /// name), since polkit itself would only log a critical warning.
-    ///
-    /// Wraps `g_dbus_is_unique_name`.
-    public static let invalidArgumentDomain = "vmms-polkit-invalid-argument"
-
-    /// Domain used when a C function failed without setting a `GError`.
-    ///
-    /// Wraps `GError`.
-    public static let internalDomain = "vmms-polkit-internal"
-
-    /// Whether the check failed because its timeout elapsed.
-    ///
-    /// Wraps `g_cancellable_cancel`.
-    public var isTimeout: Bool { domain == Self.timeoutDomain }
-
-    /// Whether the check failed because the calling Swift task was cancelled.
-    ///
-    /// Wraps `g_cancellable_cancel`.
-    public var isCancelled: Bool { domain == Self.cancelledDomain }
-
-    /// `"function: message (domain, code)"`.
-    ///
-    /// Wraps `GError.message`.
+    /// `method: message (D-Bus name)`.
     public var description: String {
-        "\(function): \(message) (\(domain), \(code))"
+        "\(method): \(message)" + (dbusName.map { " (\($0))" } ?? "")
     }
 }
 
 extension PolkitError {
-    /// Copies and frees `error` (which may be nil when the C function failed without saying
-    /// why). Must be called in the same synchronous function as the failing call.
-    init(consuming error: UnsafeMutablePointer<GError>?, function: String) {
-        guard let error else {
-            self.init(
-                domain: Self.internalDomain, code: -1,
-                message: "\(function) failed without reporting an error", function: function)
-            return
+    /// Sorts a failed exchange with polkitd by what it means for the caller. An error polkitd
+    /// itself answered with is about the check (e.g. `NameHasNoOwner` when the subject has
+    /// left the bus), never about polkitd being away.
+    init(_ error: DBusError, method: String, fromPolkitd: Bool = false) {
+        let name = error.name
+        let code: Code
+        switch name {
+        case "org.freedesktop.PolicyKit1.Error.Cancelled":
+            code = .cancelled
+        case _ where fromPolkitd:
+            code = .failed
+        case DBusError.Name.serviceUnknown, DBusError.Name.nameHasNoOwner, DBusError.Name.disconnected,
+             "org.freedesktop.DBus.Error.NoServer", "org.freedesktop.DBus.Error.FileNotFound",
+             "org.freedesktop.DBus.Error.AccessDenied":
+            code = .unreachable
+        case _ where name.hasPrefix("org.freedesktop.DBus.Error.Spawn."):
+            code = .unreachable
+        case DBusError.Name.noReply, DBusError.Name.timeout, "org.freedesktop.DBus.Error.TimedOut",
+             DBusError.Name.limitsExceeded:
+            code = .noAnswer
+        default:
+            code = .failed
         }
-        defer { g_error_free(error) }
-        let domain = g_quark_to_string(error.pointee.domain).map { String(cString: $0) } ?? "unknown"
-        let message = error.pointee.message.map { String(cString: $0) } ?? "(no message)"
-        self.init(domain: domain, code: error.pointee.code, message: message, function: function)
-    }
-
-    /// Whether `error` is GLib's "operation was cancelled" error. Does not free it.
-    static func isGLibCancellation(_ error: UnsafeMutablePointer<GError>?) -> Bool {
-        guard let error else { return false }
-        return error.pointee.domain == g_io_error_quark()
-            && error.pointee.code == Int32(G_IO_ERROR_CANCELLED.rawValue)
+        self.init(code, error.message, dbusName: name, method: method)
     }
 }

@@ -6,16 +6,26 @@ import Synchronization
 /// Authorizes calls with polkit, as systemd's machined and udisks2 do.
 ///
 /// How one check goes:
-/// 1. The subject is the caller's unique bus name: polkitd asks the bus daemon for the uid
-///    and pid behind it itself, so nothing the caller claims is trusted.
+/// 1. The subject is the caller's unique bus name, `("system-bus-name", {"name": <":1.42">})`:
+///    polkitd asks the bus daemon for the uid and pid behind it itself, so nothing the caller
+///    claims is trusted.
 /// 2. The details (`verb`, `vm.name`, `vm.uuid`, `switch.name`) travel with the check; polkit
 ///    only accepts details from uid 0, which is why rules can rely on them to delegate a VM.
-/// 3. Interaction is requested only when the message carries ALLOW_INTERACTIVE_AUTHORIZATION.
-///    polkit answers "challenge" when it would have asked for a password: without the flag
-///    that becomes `InteractiveAuthorizationRequired`, telling the client to retry with it.
-/// 4. Callers with uid 0 are allowed without asking, like sd-bus's privileged-sender check;
+/// 3. The check is `org.freedesktop.PolicyKit1.Authority.CheckAuthorization(subject, action,
+///    details, flags, cancellation id)`, sent over our own system-bus connection: while polkitd
+///    thinks (or a user types a password) the check holds no thread, only a pending reply.
+///    A check that runs out of time is withdrawn with `CancelCheckAuthorization`.
+/// 4. Interaction (flag 1, AllowUserInteraction) is requested only when the message carries
+///    ALLOW_INTERACTIVE_AUTHORIZATION. polkit answers "challenge" when it would have asked for a
+///    password: without the flag that becomes `InteractiveAuthorizationRequired`, telling the
+///    client to retry with it. Interactive checks go over a second connection, so that
+///    password dialogs nobody answers never delay anyone else's checks; at most
+///    `PolkitAuthority.Limits.interactivePerUser` of one user (and `interactiveTotal` in all)
+///    may wait at once, and more are refused with `LimitsExceeded`.
+/// 5. Callers with uid 0 are allowed without asking, like sd-bus's privileged-sender check;
 ///    polkit would say yes anyway, and root's calls should not depend on polkitd being up.
-/// 5. When polkitd cannot be reached everybody else is refused, with a log line saying why.
+/// 6. When polkitd cannot be reached, or does not answer in time, everybody else is refused,
+///    with a log line saying which of the two happened.
 ///
 /// Reads (`org.example.vmms1.read`) that polkit allowed are remembered for `readGrantLifetime`
 /// per caller connection and object: property reads come in bursts (a GUI refresh, a
@@ -24,8 +34,12 @@ import Synchronization
 /// Every other action is checked on every call.
 public final class PolkitAuthorizer: Authorizer {
     public static let readGrantLifetime: Duration = .seconds(30)
+    /// How long polkitd may take to answer a check that asks nobody anything.
+    public static let checkTimeout: Duration = .seconds(25)
+    /// How long a user may take to authenticate; the dialog is then withdrawn.
+    public static let interactiveCheckTimeout: Duration = .seconds(300)
 
-    private let authority = Mutex<PolkitAuthority?>(nil)
+    private let authority: PolkitAuthority
     private let readGrants = Mutex<[ReadGrantKey: ContinuousClock.Instant]>([:])
     private let logger: Logger
 
@@ -34,8 +48,9 @@ public final class PolkitAuthorizer: Authorizer {
         var object: String
     }
 
-    public init(logger: Logger) {
+    public init(logger: Logger, authority: PolkitAuthority = PolkitAuthority()) {
         self.logger = logger
+        self.authority = authority
     }
 
     public func authorize(_ call: MethodCall, _ action: Action, _ details: AuthorizationDetails) async throws {
@@ -50,25 +65,44 @@ public final class PolkitAuthorizer: Authorizer {
         }
         if uid == 0 { return }
 
+        let interactive = call.allowsInteractiveAuthorization
         let result: PolkitResult
         do {
-            let authority = try connectedAuthority()
             result = try await authority.check(subject: .systemBusName(call.sender), actionID: action.rawValue,
-                                               details: details.dictionary,
-                                               allowUserInteraction: call.allowsInteractiveAuthorization,
-                                               timeout: call.allowsInteractiveAuthorization ? .seconds(300) : .seconds(25))
+                                               details: details.dictionary, allowUserInteraction: interactive, user: uid,
+                                               timeout: interactive ? Self.interactiveCheckTimeout : Self.checkTimeout)
         } catch {
-            logger.error("polkit is unreachable, refusing \(action.rawValue) for uid \(uid) (\(call.sender)): \(error)")
-            throw VMMSError.notAuthorized("polkit is not available to authorize \(action.rawValue); only root may act now")
+            throw refusal(error, action, uid: uid, sender: call.sender)
         }
         switch result.decision {
         case .authorized:
             if action == .read { remember(key) }
-        case .challenge where !call.allowsInteractiveAuthorization:
+        case .challenge where !interactive:
             throw VMMSError.interactiveAuthorizationRequired(
                 "\(action.rawValue) needs authentication; call again allowing interactive authorization")
         case .challenge, .notAuthorized:
             throw VMMSError.notAuthorized("uid \(uid) is not authorized for \(action.rawValue)")
+        }
+    }
+
+    /// The reply for a check that got no answer, logged once here.
+    private func refusal(_ error: PolkitError, _ action: Action, uid: UInt32, sender: String) -> any Error {
+        let who = "uid \(uid) (\(sender))"
+        switch error.code {
+        case .tooManyPending:
+            logger.warning("refusing \(action.rawValue) for \(who): \(error.message)")
+            return DBusError(DBusError.Name.limitsExceeded, error.message)
+        case .unreachable:
+            logger.error("polkitd is not reachable, refusing \(action.rawValue) for \(who): \(error)")
+            return VMMSError.notAuthorized("polkit is not running, so \(action.rawValue) cannot be authorized; only root may act now")
+        case .noAnswer:
+            logger.error("polkitd did not answer in time, refusing \(action.rawValue) for \(who): \(error)")
+            return VMMSError.notAuthorized("polkit did not answer in time, so \(action.rawValue) cannot be authorized; only root may act now")
+        case .cancelled:
+            return VMMSError.notAuthorized("the authorization check for \(action.rawValue) was cancelled")
+        case .failed, .invalidArgument:
+            logger.error("polkitd could not check \(action.rawValue) for \(who): \(error)")
+            return VMMSError.notAuthorized("polkit could not check \(action.rawValue): \(error.message)")
         }
     }
 
@@ -77,17 +111,6 @@ public final class PolkitAuthorizer: Authorizer {
             // Unique names are never reused, so old entries only cost memory; drop them in bulk.
             if grants.count > 10_000 { grants = grants.filter { $0.value > .now } }
             grants[key] = .now + Self.readGrantLifetime
-        }
-    }
-
-    /// polkit's authority object, created on first use and again after a failure, so that a
-    /// polkitd started after us is picked up.
-    private func connectedAuthority() throws -> PolkitAuthority {
-        try authority.withLock { authority in
-            if let authority { return authority }
-            let created = try PolkitAuthority()
-            authority = created
-            return created
         }
     }
 }
