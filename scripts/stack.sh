@@ -26,12 +26,13 @@ DBUS_SOCKET=/run/dbus/system_bus_socket
 # dnsmasq-base and iptables for libvirt networks, which libvirt only recommends; the iSCSI
 # pool driver and QEMU's iSCSI block driver, which libvirtd loads only when it starts, and tgt,
 # a user-space iSCSI target for the SAN tests; openssh-server/-client and systemd
-# (systemd-stdio-bridge) for vmmsctl --host, bsdutils (script) for its pseudo-terminal tests).
+# (systemd-stdio-bridge) for vmmsctl --host, bsdutils (script) for its pseudo-terminal tests;
+# python3-dbus and python3-gi for the clients ResourceBoundsTests runs as the test users).
 PACKAGES=(dbus-daemon dbus-bin polkitd libvirt-daemon-system libvirt-clients
           qemu-system-x86 qemu-utils ovmf libvirt-dbus libglib2.0-bin
           libxml2-utils dnsmasq-base iptables
           libvirt-daemon-driver-storage-iscsi-direct qemu-block-extra libiscsi-bin tgt
-          openssh-server openssh-client systemd bsdutils)
+          openssh-server openssh-client systemd bsdutils python3-dbus python3-gi)
 
 log()  { printf 'stack: %s\n' "$*"; }
 die()  { printf 'stack: error: %s\n' "$*" >&2; exit 1; }
