@@ -32,7 +32,7 @@ import TestSupport
         /// Waits (bounded) for in-flight messages to be freed, then counts.
         func settledCount(expecting expected: Int) async throws -> Int {
             var count = openCount
-            for _ in 0..<100 where count != expected {
+            for _ in 0..<250 where count != expected {
                 try await Task.sleep(for: .milliseconds(20))
                 count = openCount
             }

@@ -79,17 +79,24 @@ import TestSupport
     }
 
     @Test func aCheckThatRunsOutOfTimeIsWithdrawn() async throws {
-        let fake = try await FakePolkitd(.hold(interactiveOnly: false, then: Self.allowed))
+        let fake = try await FakePolkitd()
         defer { fake.stop() }
         let authority = fake.authority()
         defer { authority.close() }
+        // Connected first, so that the short timeout is spent waiting for polkitd only.
+        #expect(try await authority.check(subject: Self.subject, actionID: "a.b", allowUserInteraction: true).isAuthorized)
+        fake.setBehaviour(.hold(interactiveOnly: false, then: Self.allowed))
+        let held = Task {
+            try await authority.check(subject: Self.subject, actionID: "a.b", allowUserInteraction: true, timeout: .seconds(1))
+        }
+        try await fake.waitUntil { $0.checks.count == 2 }
         do {
-            _ = try await authority.check(subject: Self.subject, actionID: "a.b", allowUserInteraction: true, timeout: .milliseconds(300))
+            _ = try await held.value
             Issue.record("the held check was answered")
-        } catch {
+        } catch let error as PolkitError {
             #expect(error.code == .noAnswer, "\(error)")
         }
-        let id = try #require(fake.checks.first?.cancellationID)
+        let id = try #require(fake.checks.last?.cancellationID)
         try await fake.waitUntil { $0.cancellations.contains(id) }
         #expect(fake.cancellations == [id])
         #expect(authority.interactiveChecksPending == 0)
