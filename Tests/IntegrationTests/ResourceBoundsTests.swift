@@ -9,7 +9,7 @@ import Testing
 /// What one local user can do to the root daemon's resources: file descriptors sent with
 /// calls, and password dialogs left unanswered. Clients are python3 scripts run as the test
 /// users (python3-dbus, python3-gi), so they send exactly what a hostile client would.
-@Suite(.serialized, .enabled(if: realStackAvailable, realStackReason))
+@Suite(.usesLibvirtd, .serialized, .enabled(if: realStackAvailable, realStackReason))
 struct ResourceBoundsTests {
     static let host = "/org/example/VMMS1/Host"
 
