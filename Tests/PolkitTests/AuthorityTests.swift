@@ -90,15 +90,7 @@ import TestSupport
             try await authority.check(subject: Self.subject, actionID: "a.b", allowUserInteraction: true, timeout: .seconds(1))
         }
         try await fake.waitUntil { $0.checks.count == 2 }
-        do {
-            _ = try await held.value
-            Issue.record("the held check was answered")
-        } catch let error as PolkitError {
-            #expect(error.code == .noAnswer, "\(error)")
-        }
-        let id = try #require(fake.checks.last?.cancellationID)
-        try await fake.waitUntil { $0.cancellations.contains(id) }
-        #expect(fake.cancellations == [id])
+        try await Self.expectWithdrawn(held, failingWith: .noAnswer, by: fake)
         #expect(authority.interactiveChecksPending == 0)
     }
 
@@ -110,13 +102,19 @@ import TestSupport
         let task = Task { try await authority.check(subject: Self.subject, actionID: "a.b", allowUserInteraction: true, timeout: .seconds(30)) }
         try await fake.waitUntil { $0.heldNow == 1 }
         task.cancel()
+        try await Self.expectWithdrawn(task, failingWith: .cancelled, by: fake)
+    }
+
+    /// `check`, polkitd's last one, fails with `code`, and polkitd is told to forget it (and only it).
+    static func expectWithdrawn(_ check: Task<PolkitResult, any Error>, failingWith code: PolkitError.Code,
+                                by fake: FakePolkitd) async throws {
         do {
-            _ = try await task.value
-            Issue.record("the cancelled check was answered")
+            _ = try await check.value
+            Issue.record("the withdrawn check was answered")
         } catch let error as PolkitError {
-            #expect(error.code == .cancelled, "\(error)")
+            #expect(error.code == code, "\(error)")
         }
-        let id = try #require(fake.checks.first?.cancellationID)
+        let id = try #require(fake.checks.last?.cancellationID)
         try await fake.waitUntil { $0.cancellations.contains(id) }
         #expect(fake.cancellations == [id])
     }
