@@ -81,7 +81,7 @@ struct InstallTests {
 
     /// Installs under /usr/local for real and lets dbus-daemon start vmmsd from the activation
     /// file (no systemd here: dbus-daemon-launch-helper runs Exec= as User=root).
-    @Test(.enabled(if: realStackAvailable, realStackReason), .timeLimit(.minutes(3)))
+    @Test(.enabled(if: realStackAvailable, realStackReason), .timeLimit(.minutes(15)))
     func installedServiceIsStartedByDBusActivation() async throws {
         try await SystemBusNameLock.with {
             let installed = "/usr/local/libexec/vmmsd"

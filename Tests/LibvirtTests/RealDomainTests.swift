@@ -6,7 +6,7 @@ import Testing
 /// Domain calls libvirt's test driver lacks, on the real libvirtd with tiny TCG guests (64 MiB,
 /// no OS, one qcow2 disk on virtio-scsi). One at a time: the machine has two cores.
 @Suite("Domains on qemu:///system", .usesLibvirtd, .serialized, .enabled(if: realStackAvailable, realStackReason),
-       .timeLimit(.minutes(5)))
+       .timeLimit(.minutes(15)))
 struct RealDomainTests {
     let connection: LibvirtConnection
 

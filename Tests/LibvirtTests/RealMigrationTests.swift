@@ -111,7 +111,7 @@ final class SecondHost: Sendable {
 /// Migrations to a second libvirtd on this machine (see `SecondHost`), tiny TCG guests whose
 /// disk both hosts see at the same path.
 @Suite("Migration between two libvirt hosts", .usesLibvirtd, .serialized, .enabled(if: realStackAvailable, realStackReason),
-       .timeLimit(.minutes(5)))
+       .timeLimit(.minutes(15)))
 struct RealMigrationTests {
     let connection: LibvirtConnection
 

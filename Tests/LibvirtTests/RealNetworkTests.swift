@@ -6,7 +6,7 @@ import Testing
 /// Networks on the real libvirtd: bridges really made, dnsmasq really leasing. Only `lt-`
 /// networks on `vmlt…` bridges, without forwarding; each is destroyed and undefined in a defer.
 @Suite("Networks on qemu:///system", .usesLibvirtd, .serialized, .enabled(if: realStackAvailable, realStackReason),
-       .timeLimit(.minutes(3)))
+       .timeLimit(.minutes(15)))
 struct RealNetworkTests {
     let connection: LibvirtConnection
 

@@ -5,7 +5,7 @@ import Testing
 
 /// Storage calls the test driver lacks, on the real libvirtd with `lt-` dir pools in temporary
 /// directories, each removed in a defer.
-@Suite("Storage on qemu:///system", .usesLibvirtd, .enabled(if: realStackAvailable, realStackReason), .timeLimit(.minutes(2)))
+@Suite("Storage on qemu:///system", .usesLibvirtd, .enabled(if: realStackAvailable, realStackReason), .timeLimit(.minutes(15)))
 struct RealStorageTests {
     let connection: LibvirtConnection
 

@@ -19,13 +19,20 @@ public actor SystemBusNameLock {
     private var waiting: [CheckedContinuation<Void, Never>] = []
     private var lockFD: Int32 = -1
 
-    public func acquire() async {
+    /// Takes the lock; a task cancelled while waiting (a time limit) gets CancellationError
+    /// and holds nothing.
+    public func acquire() async throws {
         if !held {
             held = true
         } else {
             await withCheckedContinuation { waiting.append($0) }
         }
-        await lockAcrossProcesses()
+        do {
+            try await lockAcrossProcesses()
+        } catch {
+            handOn()
+            throw error
+        }
     }
 
     public func release() {
@@ -34,23 +41,32 @@ public actor SystemBusNameLock {
             close(lockFD)
             lockFD = -1
         }
+        handOn()
+    }
+
+    private func handOn() {
         if waiting.isEmpty { held = false } else { waiting.removeFirst().resume() }
     }
 
     /// Polls a non-blocking flock: a blocking one would hold a thread of the cooperative pool.
-    private func lockAcrossProcesses() async {
+    private func lockAcrossProcesses() async throws {
         mkdir("/run/vmms-stack", 0o755)
         let fd = open("/run/vmms-stack/tests.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { return }
         while flock(fd, LOCK_EX | LOCK_NB) != 0 {
-            try? await Task.sleep(for: .milliseconds(100))
+            do {
+                try await Task.sleep(for: .milliseconds(100))
+            } catch {
+                close(fd)
+                throw error
+            }
         }
         lockFD = fd
     }
 
     /// Runs `body` holding the lock.
     public static func with<T: Sendable>(_ body: () async throws -> T) async throws -> T {
-        await shared.acquire()
+        try await shared.acquire()
         do {
             let result = try await body()
             await shared.release()
@@ -70,22 +86,87 @@ public actor SystemBusNameLock {
 /// other way round.
 public enum LibvirtdLock {
     public static func shared<T: Sendable>(_ body: () async throws -> T) async throws -> T {
-        try await with(LOCK_SH, body)
+        try await with(exclusive: false, body)
     }
 
     public static func exclusive<T: Sendable>(_ body: () async throws -> T) async throws -> T {
-        try await with(LOCK_EX, body)
+        try await with(exclusive: true, body)
     }
 
-    private static func with<T: Sendable>(_ mode: Int32, _ body: () async throws -> T) async throws -> T {
+    private static func with<T: Sendable>(exclusive: Bool, _ body: () async throws -> T) async throws -> T {
+        try await Gate.shared.enter(exclusive: exclusive)
+        let fd: Int32
+        do {
+            fd = try await lockFile(exclusive ? LOCK_EX : LOCK_SH)
+        } catch {
+            await Gate.shared.leave(exclusive: exclusive)
+            throw error
+        }
+        defer { if fd >= 0 { close(fd) } }
+        do {
+            let result = try await body()
+            await Gate.shared.leave(exclusive: exclusive)
+            return result
+        } catch {
+            await Gate.shared.leave(exclusive: exclusive)
+            throw error
+        }
+    }
+
+    /// The flock across processes; polled, not blocking (a blocking flock would hold a thread
+    /// of the cooperative pool), and given up when the task is cancelled.
+    private static func lockFile(_ mode: Int32) async throws -> Int32 {
         mkdir("/run/vmms-stack", 0o755)
         let fd = open("/run/vmms-stack/libvirtd.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
-        defer { if fd >= 0 { close(fd) } }
-        if fd >= 0 {
-            // Polled, not blocking: a blocking flock would hold a thread of the cooperative pool.
-            while flock(fd, mode | LOCK_NB) != 0 { try? await Task.sleep(for: .milliseconds(100)) }
+        guard fd >= 0 else { return fd }
+        while flock(fd, mode | LOCK_NB) != 0 {
+            do {
+                try await Task.sleep(for: .milliseconds(100))
+            } catch {
+                close(fd)
+                throw error
+            }
         }
-        return try await body()
+        return fd
+    }
+
+    /// Within this process, a readers-writer gate that prefers writers: once a test waits to
+    /// stop libvirtd, new users wait behind it instead of keeping it out until the run ends.
+    private actor Gate {
+        static let shared = Gate()
+        private var readers = 0
+        private var writing = false
+        private var waitingWriters: [CheckedContinuation<Void, Never>] = []
+        private var waitingReaders: [CheckedContinuation<Void, Never>] = []
+
+        func enter(exclusive: Bool) async throws {
+            if exclusive {
+                if writing || readers > 0 || !waitingWriters.isEmpty {
+                    await withCheckedContinuation { waitingWriters.append($0) }
+                } else {
+                    writing = true
+                }
+            } else {
+                if writing || !waitingWriters.isEmpty {
+                    await withCheckedContinuation { waitingReaders.append($0) }
+                } else {
+                    readers += 1
+                }
+            }
+        }
+
+        func leave(exclusive: Bool) {
+            if exclusive { writing = false } else { readers -= 1 }
+            guard !writing, readers == 0 else { return }
+            if !waitingWriters.isEmpty {
+                writing = true
+                waitingWriters.removeFirst().resume()
+            } else {
+                readers += waitingReaders.count
+                waitingReaders.forEach { $0.resume() }
+                waitingReaders.removeAll()
+            }
+        }
     }
 }
 
@@ -131,14 +212,23 @@ public final class SystemVMMSD: Sendable {
         process = try ChildProcess(builtVMMSD, ["--system", "--connect", "qemu:///system", "--accelerator", "tcg",
                                                 "--state-dir", self.stateDirectory] + extraArguments,
                                    environment: env, stderrPath: logPath)
-        for _ in 0..<200 {
-            let owner = try await runCommand("/usr/bin/busctl", ["--system", "status", "org.example.VMMS1"])
-            // Our child must be the owner: a leftover vmmsd holding the name is a failure, not
-            // a service to test against.
-            if owner.status == 0, owner.stdout.split(separator: "\n").contains("PID=\(process.pid)") { return }
-            if process.exitStatusIfExited() != nil { break }
-            try await Task.sleep(for: .milliseconds(50))
+        do {
+            for _ in 0..<200 {
+                let owner = try await runCommand("/usr/bin/busctl", ["--system", "status", "org.example.VMMS1"])
+                // Our child must be the owner: a leftover vmmsd holding the name is a failure,
+                // not a service to test against.
+                if owner.status == 0, owner.stdout.split(separator: "\n").contains("PID=\(process.pid)") { return }
+                if process.exitStatusIfExited() != nil { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        } catch {
+            // Cancelled or failed while waiting: the child must not outlive this attempt.
+            process.signal(SIGKILL)
+            _ = process.wait()
+            throw error
         }
+        process.signal(SIGKILL)
+        _ = process.wait()
         throw TestFailure("vmmsd did not take org.example.VMMS1: \(log)")
     }
 
@@ -148,19 +238,26 @@ public final class SystemVMMSD: Sendable {
     /// init and holding the bus name, so every later test would fail with AddressInUse: such
     /// an orphan — a vmmsd whose parent is pid 1 and whose state directory is a test's — is
     /// killed before a new one starts.
+    ///
+    /// Also the test vmmsd that owns the name right now: whoever creates a SystemVMMSD holds
+    /// `SystemBusNameLock`, so a test daemon still on the bus was left by a test that lost
+    /// track of it (cancelled while it started, in another work tree's older test code).
     static func killOrphans() {
         let temporary = NSTemporaryDirectory() + "vmms-"
+        let owner = (try? runCommandSync("/usr/bin/busctl", ["--system", "status", "org.example.VMMS1"]))?.stdout
+            .split(separator: "\n").first { $0.hasPrefix("PID=") }.flatMap { Int32($0.dropFirst(4)) }
         for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
             guard let pid = Int32(entry),
                   let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
                   let close = stat.lastIndex(of: ")"), stat[...close].hasSuffix("(vmmsd)") else { continue }
             let fields = stat[stat.index(after: close)...].split(separator: " ")
-            guard fields.count > 1, fields[1] == "1",
+            guard fields.count > 1, fields[1] == "1" || pid == owner,
                   let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { continue }
             let arguments = cmdline.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
             if let index = arguments.firstIndex(of: "--state-dir"), index + 1 < arguments.count,
                arguments[index + 1].hasPrefix(temporary) {
                 kill(pid, SIGKILL)
+                for _ in 0..<100 where kill(pid, 0) == 0 { usleep(20_000) }
             }
         }
     }
