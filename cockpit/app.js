@@ -30,7 +30,8 @@ class App {
         });
         this.summary = new HostSummary(this.service, { onState: state => this.list.setStateFilter(state) });
         this.listView = h("div", { class: "list-view" },
-            h("header", { class: "page-header" }, h("h1", { id: "page-title" }, _("Virtual machines"))),
+            h("header", { class: "page-header" }, h("h1", { id: "page-title" }, _("Virtual machines")),
+              h("div", { class: "toolbar-end" }, this.list.createButton)),
             this.summary.element, this.list.element);
         this.page = new VMPage(this.service, { back: () => cockpit.location.go([]), remove: paths => this.remove(paths) });
         this.main = h("main", { class: "main", "aria-busy": "true" }, this.banner, this.stateScreen, this.listView, this.page.element);
@@ -66,6 +67,13 @@ class App {
             this.summary.update();
             this.list.schedule();
         }
+        // A new view takes the focus, as a new page would: the VM's heading, or the list.
+        const view = vmPath ?? "list";
+        if (this.shownView !== undefined && view !== this.shownView) {
+            if (vmPath) this.page.focus();
+            else this.list.focus();
+        }
+        this.shownView = view;
     }
 
     tick() {

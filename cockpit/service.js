@@ -138,7 +138,7 @@ export class VMMSService extends EventTarget {
         try {
             const [objects] = await this._call(ROOT_PATH, OBJECT_MANAGER, "GetManagedObjects", [], "");
             if (generation !== this._generation) return;
-            this._loadedFrom = this.owner;
+            this._loadedFrom = this.owner ?? undefined;
             this._replaceInventory(objects);
             const held = this._buffer;
             this._buffer = null;
@@ -186,6 +186,8 @@ export class VMMSService extends EventTarget {
             this._loadedFrom = undefined;
             this._clear();
             this._setStatus(Status.serviceDown);
+        } else if (previous === null && this._buffer) {
+            // Our own call is what started it (D-Bus activation); its reply is on the way.
         } else if (this.owner !== previous && this.owner !== this._loadedFrom) {
             this.load();
         }

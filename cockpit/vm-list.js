@@ -80,17 +80,17 @@ export class VMList {
             type: "button", class: "btn btn-danger-secondary", dataset: { action: "delete" },
             onclick: () => this.handlers.remove(this._selectedPaths()),
         }, _("Delete…"));
+        // Placed by the app in the page header.
         this.createButton = h("button", {
             type: "button", class: "btn btn-primary", id: "vm-create", onclick: () => this.handlers.create(),
         }, _("New virtual machine"));
         this.selectionText = h("span", { class: "selection-count", "aria-live": "polite" });
 
-        const toolbar = h("div", { class: "toolbar", role: "toolbar", "aria-label": _("Virtual machines") },
+        const toolbar = h("div", { class: "toolbar" },
             h("div", { class: "toolbar-group" }, this.filterInput, this.stateSelect),
             h("div", { class: "toolbar-group", role: "group", "aria-label": _("Actions on the selected virtual machines") },
                 this.actionButtons.map(entry => entry.button), this.deleteButton),
-            this.selectionText,
-            h("div", { class: "toolbar-end" }, this.createButton));
+            this.selectionText);
 
         this.selectAll = h("input", {
             type: "checkbox", "aria-label": _("Select all shown virtual machines"),
@@ -140,6 +140,12 @@ export class VMList {
         this.stateFilter = state;
         this._viewChanged();
         this.scroller.focus();
+    }
+
+    /** Puts the keyboard focus back into the list (on return from a VM's page). */
+    focus() {
+        this.schedule.now();
+        (this.rows.get(this.view[this.focusIndex]) ?? this.scroller).focus({ preventScroll: true });
     }
 
     /** The uptime column follows the clock. */

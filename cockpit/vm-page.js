@@ -50,6 +50,14 @@ export class VMPage {
         for (const card of this.cards) card.update(vm);
     }
 
+    /** Moves the focus to the heading, so screen readers start reading the new view there. */
+    focus() {
+        const heading = this.element.querySelector("h1");
+        if (!heading) return;
+        heading.tabIndex = -1;
+        heading.focus({ preventScroll: true });
+    }
+
     tick() {
         const vm = this.service.vms.get(this.path);
         if (vm && this.uptimeCell) setText(this.uptimeCell, uptime(vm.StartTime, Date.now() / 1000));
