@@ -42,6 +42,8 @@ class App {
         this.service.addEventListener("host", () => this.schedule());
         this.service.addEventListener("vms", () => { this.list.update(); this.schedule(); });
         cockpit.addEventListener("locationchanged", () => this.schedule());
+        this.groups = [];
+        cockpit.user().then(user => { this.groups = user.groups ?? []; this.stateKey = null; this.schedule(); }, () => {});
         window.setInterval(() => this.tick(), 1000);
         this.render();
     }
@@ -51,6 +53,7 @@ class App {
         const showData = status === Status.ready || status === Status.delegated;
         this.main.setAttribute("aria-busy", String(status === Status.loading));
         document.documentElement.dataset.vmmsStatus = status;
+        document.documentElement.dataset.vmmsProblem = this.service.problem?.name ?? "";
         this._renderBanner();
         this._renderStateScreen(showData);
 
@@ -124,11 +127,17 @@ class App {
         if (status === Status.loading) {
             content = [h("div", { class: "spinner", "aria-hidden": "true" }), h("h1", {}, _("Loading virtual machines…"))];
         } else if (status === Status.notAuthorized) {
+            // Administrators are asked for their password by Cockpit's polkit agent, which
+            // cockpit-bridge registers for sessions logind knows; without one, polkit says no.
+            const administrator = this.groups.includes("sudo") || this.groups.includes("wheel");
             content = [
                 h("h1", {}, _("You are not authorized to manage virtual machines on this host")),
                 detail,
-                h("p", {}, _("Members of the group vmms-admins manage all virtual machines. Administrators (groups sudo and wheel) confirm with their password. An administrator can also delegate single virtual machines to you with a polkit rule.")),
+                administrator
+                    ? h("p", { class: "admin-hint" }, _("As an administrator you confirm with your password, but no authentication agent answered for this session (Cockpit's polkit agent needs a session that systemd-logind tracks). Members of the group vmms-admins are never asked."))
+                    : h("p", {}, _("Members of the group vmms-admins manage all virtual machines. Administrators (groups sudo and wheel) confirm with their password. An administrator can also delegate single virtual machines to you with a polkit rule.")),
                 this._openForm(false),
+                retry,
             ];
         } else if (status === Status.serviceDown) {
             content = [

@@ -165,11 +165,11 @@ export class VMPage {
      * `submit()` calls the service (rejecting with its error); errors go to the field whose
      * setting the message names (`places`), else below the form.
      */
-    _form({ fields, controls = [], load, submit, places = [], submitLabel = _("Apply"), note }) {
+    _form({ name, fields, controls = [], load, submit, places = [], submitLabel = _("Apply"), note }) {
         const problem = h("p", { class: "inline-problem", role: "alert", hidden: true });
         const done = h("span", { class: "form-done", "aria-live": "polite" });
         const button = h("button", { type: "submit", class: "btn btn-primary" }, submitLabel);
-        const form = h("form", { class: "settings-form", novalidate: true },
+        const form = h("form", { class: "settings-form", novalidate: true, dataset: { form: name } },
             note, fields.map(field => field.element), controls, problem, h("div", { class: "form-actions" }, button, done));
         let dirty = false;
         let lastVM = null;
@@ -216,6 +216,7 @@ export class VMPage {
         const maximum = new Field(_("Limit (%)"), numberInput(""), { help: _("Share of each processor this VM may use at most") });
         const weight = new Field(_("Relative weight"), numberInput(""), { help: _("Against other VMs; 100 is normal") });
         return this._formCard(_("Processor"), {
+            name: "processor",
             fields: [count, reserve, maximum, weight],
             places: [[["count", "ProcessorCount", "processors"], count], [["Reserve"], reserve], [["Maximum"], maximum],
                      [["RelativeWeight", "weight"], weight]],
@@ -244,6 +245,7 @@ export class VMPage {
         const sync = () => { minimum.hidden = maximum.hidden = !dynamic.input.checked; };
         dynamic.input.addEventListener("change", sync);
         return this._formCard(_("Memory"), {
+            name: "memory",
             fields: [startup],
             controls: [h("div", { class: "form-field" }, dynamic.element), minimum.element, maximum.element],
             places: [[["MinimumBytes", "minimum"], minimum], [["MaximumBytes", "maximum"], maximum], [["startup", "Startup", "bytes"], startup]],
@@ -276,6 +278,7 @@ export class VMPage {
         const generationText = h("p", { class: "field-help" });
         const hostHint = h("p", { class: "field-help", hidden: true }, _("This host has no Secure Boot firmware (Debian package ovmf)."));
         const card = this._formCard(_("Firmware"), {
+            name: "firmware",
             fields: [],
             note: generationText,
             controls: [secureRow, hostHint],
@@ -313,6 +316,7 @@ export class VMPage {
         choice.addEventListener("change", sync);
         sync();
         const add = this._form({
+            name: "add-disk",
             fields: [kind, size, imagePath],
             submitLabel: _("Add hard disk"),
             places: [[["SizeBytes", "size"], size], [["Path", "path", "image"], imagePath]],
@@ -375,6 +379,7 @@ export class VMPage {
     _generalCard() {
         const name = new Field(_("Name"), textInput());
         const rename = this._form({
+            name: "rename",
             fields: [name],
             submitLabel: _("Rename"),
             places: [[[/name/i], name]],
@@ -386,7 +391,7 @@ export class VMPage {
             },
         });
 
-        const autostart = checkbox(_("Start automatically when the host starts"), false);
+        const autostart = checkbox(_("Start automatically when the host starts"), false, { "data-setting": "autostart" });
         const autostartProblem = h("p", { class: "inline-problem", role: "alert", hidden: true });
         autostart.input.addEventListener("change", async () => {
             autostartProblem.hidden = true;
@@ -404,6 +409,7 @@ export class VMPage {
 
         const notes = new Field(_("Notes"), h("textarea", { class: "form-control", rows: 4 }));
         const notesForm = this._form({
+            name: "notes",
             fields: [notes],
             submitLabel: _("Save notes"),
             places: [[["Notes", "notes"], notes]],

@@ -129,6 +129,73 @@ struct CockpitPageTests {
         }
     }
 
+    @Test func settingsChangedOnTheVMPageReachLibvirtAndRefusalsShowInline() async throws {
+        try await CockpitStack.with { stack in
+            let name = Names.unique("settings")
+            let path = try await stack.client.createVM(name)
+            let uuid = try #require(try await stack.client.property(path, "org.example.VMMS1.VM", "UUID")?.string)
+            // What the service says about 31 MiB, asked directly.
+            var refusal = ""
+            do {
+                try await stack.client.vm(path, "SetMemory", [.uint64(31 << 20), .vardict(["DynamicMemory": .boolean(false)])])
+                Issue.record("SetMemory accepted 31 MiB")
+            } catch let error as DBusError {
+                refusal = error.message
+            }
+            try await stack.browser(as: "alice") { page in
+                try await page.get(CockpitStack.pagePath + "#/vm/" + uuid)
+                try await page.wait("document.getElementById('vm-page-title')?.textContent === \(JSON.quote(name))", timeout: 20)
+
+                try await page.setPageField(form: "processor", label: "Virtual processors", "2")
+                try await page.setPageField(form: "processor", label: "Limit (%)", "50")
+                try await page.submitPageForm("processor")
+                let xml = try await virsh(["dumpxml", name]).stdout
+                #expect(xml.contains(">2</vcpu>") && xml.contains("<quota>50000</quota>"), "processor settings in libvirt")
+
+                try await page.setPageField(form: "memory", label: "Startup memory (MiB)", "31")
+                try await page.click("form[data-form=\"memory\"] button[type=submit]")
+                let shown = try await page.wait("[...document.querySelectorAll('form[data-form=\"memory\"] .field-error, form[data-form=\"memory\"] .inline-problem')].find(e => !e.hidden)?.textContent", timeout: 20)
+                #expect(shown == .string(refusal), "the service's refusal, inline")
+                try await page.setPageField(form: "memory", label: "Startup memory (MiB)", "128")
+                try await page.submitPageForm("memory")
+                #expect(try await virsh(["dumpxml", name]).stdout.contains("<currentMemory unit='KiB'>131072</currentMemory>"))
+
+                try await page.setPageField(form: "notes", label: "Notes", "web tier, owner: ops")
+                try await page.submitPageForm("notes")
+                #expect(try await virsh(["desc", name]).stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "web tier, owner: ops")
+
+                try await page.click("input[data-setting=\"autostart\"]")
+                try await page.wait("document.querySelector('input[data-setting=\"autostart\"]').checked && !document.querySelector('input[data-setting=\"autostart\"]').disabled")
+                var autostart = ""
+                for _ in 0..<50 where !autostart.contains("enable") {
+                    autostart = try await virsh(["dominfo", name]).stdout.split(separator: "\n").first { $0.hasPrefix("Autostart:") }.map(String.init) ?? ""
+                    if !autostart.contains("enable") { try await Task.sleep(for: .milliseconds(100)) }
+                }
+                #expect(autostart.contains("enable"), "\(autostart)")
+
+                try await page.setPageField(form: "add-disk", label: "Size (GiB)", "0.01")
+                try await page.submitPageForm("add-disk")
+                try await page.wait("document.querySelectorAll('.vm-page td.path').length === 1", timeout: 20)
+                let disk = try #require(try await page.eval("document.querySelector('.vm-page td.path').textContent").string)
+                #expect(try await virsh(["domblklist", name]).stdout.contains(disk))
+                #expect(FileManager.default.fileExists(atPath: disk))
+                try await page.click(".vm-page button[aria-label^=\"Remove \"]")
+                try await page.click("dialog input[type=checkbox]")
+                try await page.click("dialog button[type=submit]")
+                try await page.wait("document.querySelectorAll('.vm-page td.path').length === 0", timeout: 20)
+                #expect(!(try await virsh(["domblklist", name]).stdout.contains(disk)))
+                #expect(!FileManager.default.fileExists(atPath: disk), "the image was deleted")
+
+                let renamed = name + "-new"
+                stack.client.track(renamed)
+                try await page.setPageField(form: "rename", label: "Name", renamed)
+                try await page.submitPageForm("rename")
+                try await page.wait("document.getElementById('vm-page-title').textContent === \(JSON.quote(renamed))")
+                #expect(try await domstate(renamed) == "shut off")
+            }
+        }
+    }
+
     @Test func bobSeesThatHeIsNotAuthorizedRatherThanAnEmptyList() async throws {
         try await CockpitStack.with { stack in
             try await stack.client.createVM(Names.unique("hidden"))
@@ -138,6 +205,22 @@ struct CockpitPageTests {
                 #expect(heading.string?.contains("not authorized") == true, "\(heading)")
                 #expect(try await page.eval("document.querySelector('.list-view').hidden") == .bool(true))
                 #expect(try await page.eval("document.querySelectorAll('tr.vm-row').length") == .number(0))
+            }
+        }
+    }
+
+    /// carol (sudo) must confirm with her password. The page's calls allow interactive
+    /// authorization, so polkit looks for an agent instead of answering
+    /// InteractiveAuthorizationRequired; without logind (CI containers) no agent can register,
+    /// so the answer is NotAuthorized and the page explains that.
+    @Test(.enabled(if: !logindRuns, "with logind, Cockpit's polkit agent would ask for carol's password"))
+    func anAdministratorsCallsAllowInteractiveAuthorization() async throws {
+        try await CockpitStack.with(users: ["carol"]) { stack in
+            try await stack.browser(as: "carol") { page in
+                try await page.wait("document.documentElement.dataset.vmmsStatus === 'not-authorized'")
+                #expect(try await page.eval("document.documentElement.dataset.vmmsProblem") == "org.example.VMMS1.Error.NotAuthorized",
+                        "not InteractiveAuthorizationRequired: the call carried the interactive flag")
+                #expect(try await page.eval("!!document.querySelector('[data-state=\"not-authorized\"] .admin-hint')") == .bool(true))
             }
         }
     }
@@ -348,6 +431,26 @@ extension Browser {
         let id = try await eval("[...document.querySelectorAll('dialog label')].find(l => l.textContent === \(JSON.quote(label)))?.htmlFor").string
         guard let id else { throw TestFailure("no field labelled \(label)") }
         try await type("#\(id)", value)
+    }
+
+    /// Sets the field labelled `label` in the VM page's form `form` (processor, memory, …).
+    func setPageField(form: String, label: String, _ value: String) async throws {
+        let id = try await eval("[...document.querySelectorAll(\(JSON.quote("form[data-form=\"\(form)\"] label")))].find(l => l.textContent === \(JSON.quote(label)))?.htmlFor").string
+        guard let id else { throw TestFailure("no field \(label) in the form \(form)") }
+        try await type("#\(id)", value)
+    }
+
+    /// Submits a VM page form and waits until it says it saved, or throws with what it said.
+    func submitPageForm(_ form: String) async throws {
+        let scope = "form[data-form=\"\(form)\"]"
+        try await click("\(scope) button[type=submit]")
+        let outcome = try await wait("""
+            (() => { const f = document.querySelector(\(JSON.quote(scope)));
+                     if (f.querySelector('.form-done').textContent) return 'saved';
+                     const e = [...f.querySelectorAll('.field-error, .inline-problem')].find(e => !e.hidden);
+                     return e ? 'refused: ' + e.textContent : false; })()
+            """, timeout: 60)
+        guard outcome == "saved" else { throw TestFailure("\(form): \(outcome.string ?? "?")") }
     }
 
     func selectOption(label: String, _ value: String) async throws {

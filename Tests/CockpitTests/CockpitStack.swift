@@ -19,6 +19,14 @@ let cockpitStackAvailable: Bool = realStackAvailable && [
 ].allSatisfy { FileManager.default.fileExists(atPath: $0) }
 let cockpitStackReason: Comment = "needs the real stack (root, VMMS_INTEGRATION=1) and scripts/stack.sh's cockpit-ws, chromium, chromium-driver, python3-selenium"
 
+/// Whether systemd-logind owns its bus name: only then can cockpit-bridge register Cockpit's
+/// polkit agent for a session (CI containers have no logind).
+let logindRuns: Bool = {
+    guard realStackAvailable, let result = try? runCommandSync("/usr/bin/busctl", ["--system", "call", "org.freedesktop.DBus",
+        "/org/freedesktop/DBus", "org.freedesktop.DBus", "NameHasOwner", "s", "org.freedesktop.login1"]) else { return false }
+    return result.stdout.contains("true")
+}()
+
 /// Everything a test gets; `with` builds it and tears it down.
 struct CockpitStack {
     let client: RootClient

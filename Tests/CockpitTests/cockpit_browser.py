@@ -31,7 +31,8 @@ import traceback
 
 from selenium import webdriver
 from selenium.common.exceptions import (ElementClickInterceptedException, ElementNotInteractableException,
-                                        StaleElementReferenceException, TimeoutException, WebDriverException)
+                                        NoSuchElementException, StaleElementReferenceException, TimeoutException,
+                                        WebDriverException)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
@@ -73,10 +74,22 @@ def start_browser(profile_dir, width=1400, height=1000):
 def login(driver, base, user, password, timeout=30):
     """Cockpit's login form; returns once the session cookie is set."""
     driver.get(base + "/")
-    WebDriverWait(driver, timeout).until(lambda d: d.find_elements(By.ID, "login-user-input"))
-    driver.find_element(By.ID, "login-user-input").send_keys(user)
-    driver.find_element(By.ID, "login-password-input").send_keys(password)
-    driver.find_element(By.ID, "login-button").click()
+
+    def typed(d):
+        # The form shows once login.js has probed the server; until then it is not interactable.
+        try:
+            fields = [d.find_element(By.ID, "login-user-input"), d.find_element(By.ID, "login-password-input")]
+            if not all(field.is_displayed() and field.is_enabled() for field in fields):
+                return False
+            for field, text in zip(fields, [user, password]):
+                field.clear()
+                field.send_keys(text)
+            d.find_element(By.ID, "login-button").click()
+            return True
+        except (ElementNotInteractableException, ElementClickInterceptedException, StaleElementReferenceException,
+                NoSuchElementException):
+            return False
+    WebDriverWait(driver, timeout, poll_frequency=0.1).until(typed)
 
     def done(d):
         cookie = d.get_cookie("cockpit")
