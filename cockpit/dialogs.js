@@ -93,6 +93,10 @@ export class Field {
         }
     }
 
+    get hidden() {
+        return this.element.hidden;
+    }
+
     set hidden(value) {
         this.element.hidden = value;
     }
@@ -149,7 +153,6 @@ export function openCreateDialog(service) {
         h("legend", {}, _("Generation")),
         h("label", { class: "check" }, gen1, h("span", {}, _("Generation 1 (BIOS)"))),
         h("label", { class: "check" }, gen2, h("span", {}, _("Generation 2 (UEFI)"))));
-    const generation = { element: generationGroup, control: gen2, setError: () => {} };
 
     const secureBoot = checkbox(_("Secure Boot"), host.SecureBootAvailable !== false);
     const secureBootRow = h("div", { class: "form-field" }, secureBoot.element,
