@@ -10,7 +10,7 @@ import Testing
 ///
 /// No time limit on the suite: its tests wait for the system-bus lock, which test runs in other
 /// work trees may hold for many minutes. Every wait inside a test has its own deadline.
-@Suite("Cockpit page", .serialized, .enabled(if: cockpitStackAvailable, cockpitStackReason))
+@Suite("Cockpit page", .usesLibvirtd, .serialized, .enabled(if: cockpitStackAvailable, cockpitStackReason))
 struct CockpitPageTests {
 
     @Test func aliceSeesTheVMsAndPowerActionsFromThePageReachLibvirt() async throws {
@@ -277,31 +277,6 @@ struct CockpitPageTests {
         }
     }
 
-    @Test func thePageRecoversWhenLibvirtdRestarts() async throws {
-        try await CockpitStack.with { stack in
-            let name = Names.unique("libvirtd")
-            try await stack.client.createVM(name)
-            try await stack.browser(as: "alice") { page in
-                try await Libvirtd.stop()
-                do {
-                    try await page.wait("document.querySelector('.banner[data-banner=\"disconnected\"]') && !document.querySelector('.banner').hidden", timeout: 20)
-                    #expect(try await page.eval("document.querySelector('.connection').dataset.connected") == "false")
-                } catch {
-                    try await Libvirtd.start()
-                    throw error
-                }
-                try await Libvirtd.start()
-                // Defined while the service may still be reconnecting: it must show up anyway.
-                let defined = Names.unique("while-away")
-                stack.client.track(defined)
-                try await defineWithVirsh(defined)
-                try await page.wait("document.querySelector('.banner').hidden", timeout: 30)
-                try await page.waitForState(defined, "Off", timeout: 30)
-                try await page.waitForState(name, "Off")
-            }
-        }
-    }
-
     /// Only the rows in view are in the document, and the grid says how many there are.
     @Test func aLongListRendersOnlyTheRowsInView() async throws {
         try await CockpitStack.with { stack in
@@ -383,6 +358,36 @@ struct CockpitPageTests {
             for file in ["cockpit-vm-list.png", "cockpit-vm-page.png", "cockpit-create-dialog.png"] {
                 let size = (try? FileManager.default.attributesOfItem(atPath: docs + "/" + file)[.size] as? Int) ?? 0
                 #expect(size > 10_000, "\(file): \(size) bytes")
+            }
+        }
+    }
+}
+
+/// The page while libvirtd goes away and comes back: stops libvirtd, so it runs alone
+/// (`.disturbsLibvirtd`) rather than beside the tests that need libvirtd throughout.
+@Suite("Cockpit page across a libvirtd restart", .disturbsLibvirtd, .serialized, .enabled(if: cockpitStackAvailable, cockpitStackReason))
+struct CockpitLibvirtdRestartTests {
+    @Test func thePageRecoversWhenLibvirtdRestarts() async throws {
+        try await CockpitStack.with { stack in
+            let name = Names.unique("libvirtd")
+            try await stack.client.createVM(name)
+            try await stack.browser(as: "alice") { page in
+                try await Libvirtd.stop()
+                do {
+                    try await page.wait("document.querySelector('.banner[data-banner=\"disconnected\"]') && !document.querySelector('.banner').hidden", timeout: 20)
+                    #expect(try await page.eval("document.querySelector('.connection').dataset.connected") == "false")
+                } catch {
+                    try await Libvirtd.start()
+                    throw error
+                }
+                try await Libvirtd.start()
+                // Defined while the service may still be reconnecting: it must show up anyway.
+                let defined = Names.unique("while-away")
+                stack.client.track(defined)
+                try await defineWithVirsh(defined)
+                try await page.wait("document.querySelector('.banner').hidden", timeout: 30)
+                try await page.waitForState(defined, "Off", timeout: 30)
+                try await page.waitForState(name, "Off")
             }
         }
     }
