@@ -66,7 +66,13 @@ struct CockpitStack {
             try await browser.waitForPage()
             return try await body(browser)
         } catch {
-            throw TestFailure("\(error)\n\(browser.diagnostics)\n\(web.log)")
+            // What the page and the service were doing, for a failure that only shows under load.
+            let page = (try? await browser.eval("""
+                JSON.stringify({status: document.documentElement.dataset.vmmsStatus, problem: window.vmms?.service.problem,
+                                vms: window.vmms?.service.vms.size, list: document.documentElement.dataset.vmmsList,
+                                owner: window.vmms?.service.owner, url: location.href, since: Math.round(performance.now())})
+                """))?.string ?? "?"
+            throw TestFailure("\(error)\npage: \(page)\n\(browser.diagnostics)\n\(web.log)\nvmmsd log (end):\n\(service.log.suffix(3000))")
         }
     }
 }
