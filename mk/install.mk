@@ -142,8 +142,8 @@ install: $(if $(VMMSD_BIN),,vmmsd-release) $(if $(VMMSCTL_BIN),,vmmsctl-release)
 	fi
 
 # Removes the files of VMMS_INSTALL_FILES (the config only while unchanged) and
-# $(VMMS_CONFDIR) and $(COCKPITDIR) if that leaves them empty. Shared directories, the vmms-admins group and
-# /var/lib/vmms (state the service wrote) stay.
+# $(VMMS_CONFDIR) and $(COCKPITDIR) if that leaves them empty. Shared directories, the
+# vmms-admins group and /var/lib/vmms (state the service wrote) stay.
 uninstall:
 	@set -euo pipefail; \
 	for entry in $(VMMS_INSTALL_FILES); do \

@@ -28,6 +28,14 @@ struct CockpitPageTests {
                     try await page.act(action)
                     try await page.waitForState(target, state, timeout: 60)
                     #expect(try await domstate(target) == libvirtState, "after \(action) from the page")
+                    if action == "start" {
+                        // Get-VM's uptime and CPU usage, from StartTime and CPUUsage.
+                        let row = page.rowExpression(target)
+                        try await page.wait("""
+                            /^\\d\\d:\\d\\d:\\d\\d$/.test(\(row).querySelector('td.col-uptime').textContent) &&
+                            /^\\d+ %$/.test(\(row).querySelector('td.col-cpu').textContent)
+                            """)
+                    }
                 }
                 #expect(try await domstate(bystander) == "shut off", "the VM that was not selected was left alone")
             }

@@ -40,6 +40,7 @@ struct CockpitStack {
 
     static func with<T: Sendable>(users: [String] = ["alice", "bob"], _ body: (CockpitStack) async throws -> T) async throws -> T {
         try await SystemBusNameLock.with {
+            try await waitUntilTheBusNameIsFree()
             let service = ServiceHolder(try await SystemVMMSD())
             defer { service.stop() }
             let bus = try DBusConnection(bus: .system)
@@ -75,6 +76,22 @@ struct CockpitStack {
             throw TestFailure("\(error)\npage: \(page)\n\(browser.diagnostics)\n\(web.log)\nvmmsd log (end):\n\(service.log.suffix(3000))")
         }
     }
+}
+
+/// Holding the system-bus lock should mean nobody owns org.example.VMMS1, but a vmmsd that a
+/// test elsewhere left behind (a cancelled test, an activated one) may still be exiting: give it
+/// a minute, then say who it is instead of failing with "name already owned".
+func waitUntilTheBusNameIsFree() async throws {
+    var owner = ""
+    for _ in 0..<600 {
+        let reply = try await runCommand("/usr/bin/busctl", ["--system", "call", "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                                             "org.freedesktop.DBus", "GetConnectionUnixProcessID", "s", "org.example.VMMS1"])
+        guard reply.status == 0 else { return }   // NameHasNoOwner
+        owner = reply.stdout.split(separator: " ").last.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) } ?? "?"
+        try await Task.sleep(for: .milliseconds(100))
+    }
+    let command = (try? String(contentsOfFile: "/proc/\(owner)/cmdline", encoding: .utf8))?.replacingOccurrences(of: "\0", with: " ") ?? "?"
+    throw TestFailure("org.example.VMMS1 is owned by pid \(owner) (\(command)) although this test holds the system-bus lock")
 }
 
 /// The running vmmsd; tests that restart it swap it here so that teardown stops the last one.
