@@ -63,6 +63,8 @@ let package = Package(
         .testTarget(name: "InstallTests", dependencies: ["DBus", "TestSupport"]),
         // vmmsctl run as a subprocess on the real stack, plus its formatting units.
         .testTarget(name: "VmmsctlTests", dependencies: ["vmmsctl", "DBus", "Spawn", "TestSupport"]),
+        // The Cockpit page (cockpit/) in headless Chromium against cockpit-ws and the real stack.
+        .testTarget(name: "CockpitTests", dependencies: ["DBus", "Spawn", "TestSupport"], exclude: ["cockpit_browser.py"]),
         .testTarget(name: "VMMSServiceTests", dependencies: ["VMMSService", "DBus", "Libvirt", "VMMSModel", "Spawn", "TestSupport"],
                     exclude: ["Scripts"]),
     ],

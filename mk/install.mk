@@ -24,6 +24,8 @@
 #     /usr/share/zsh/vendor-completions and /usr/local/share/zsh/site-functions in its fpath
 #     (not /usr/local/share/zsh/vendor-completions), hence the two zsh defaults. man-db reads
 #     /usr/share/man and /usr/local/share/man.
+#   - cockpit-bridge finds packages in $XDG_DATA_DIRS/cockpit (default /usr/local/share and
+#     /usr/share), so the web console goes to $(DATADIR)/cockpit/vmms for both prefixes.
 
 DESTDIR ?=
 BINDIR ?= $(PREFIX)/bin
@@ -42,6 +44,7 @@ POLKIT_RULESDIR ?= $(SYSCONFDIR)/polkit-1/rules.d
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 VMMS_CONFDIR ?= $(SYSCONFDIR)/vmms
+COCKPITDIR ?= $(DATADIR)/cockpit/vmms
 # An existing vmmsd / vmmsctl to install; empty: `swift build -c release --product …` first.
 VMMSD_BIN ?=
 VMMSCTL_BIN ?=
@@ -60,6 +63,8 @@ VMMS_ADMIN_GROUP := vmms-admins
 #   subst   copied with @LIBEXECDIR@ replaced, 0644
 #   config  installed only if absent, removed only while identical to SOURCE, 0644
 VMMS_INTERFACE_XML = $(sort $(wildcard dbus/org.example.VMMS1.*.xml))
+# The Cockpit page: every file of cockpit/ (manifest, HTML, modules, CSS), none generated.
+VMMS_COCKPIT_FILES = $(sort $(wildcard cockpit/*))
 VMMS_INSTALL_FILES = \
 	bin:vmmsd:$(LIBEXECDIR)/vmmsd \
 	bin:vmmsctl:$(BINDIR)/vmmsctl \
@@ -74,7 +79,8 @@ VMMS_INSTALL_FILES = \
 	data:polkit/50-org.example.vmms1.rules:$(POLKIT_RULESDIR)/50-org.example.vmms1.rules \
 	subst:systemd/vmms.service:$(SYSTEMDUNITDIR)/vmms.service \
 	data:systemd/vmms-sysusers.conf:$(SYSUSERSDIR)/vmms.conf \
-	config:etc/vmmsd.conf:$(VMMS_CONFDIR)/vmmsd.conf
+	config:etc/vmmsd.conf:$(VMMS_CONFDIR)/vmmsd.conf \
+	$(foreach f,$(VMMS_COCKPIT_FILES),data:$(f):$(COCKPITDIR)/$(notdir $(f)))
 
 # Ask the running system bus to re-read its policies and activation files; no bus, no error.
 define VMMS_RELOAD_SYSTEM_BUS
@@ -136,8 +142,8 @@ install: $(if $(VMMSD_BIN),,vmmsd-release) $(if $(VMMSCTL_BIN),,vmmsctl-release)
 	fi
 
 # Removes the files of VMMS_INSTALL_FILES (the config only while unchanged) and
-# $(VMMS_CONFDIR) if that leaves it empty. Shared directories, the vmms-admins group and
-# /var/lib/vmms (state the service wrote) stay.
+# $(VMMS_CONFDIR) and $(COCKPITDIR) if that leaves them empty. Shared directories, the
+# vmms-admins group and /var/lib/vmms (state the service wrote) stay.
 uninstall:
 	@set -euo pipefail; \
 	for entry in $(VMMS_INSTALL_FILES); do \
@@ -150,5 +156,7 @@ uninstall:
 	  rm -f "$$target"; \
 	  echo "uninstall: removed $$target"; \
 	done; \
-	if [ -d '$(DESTDIR)$(VMMS_CONFDIR)' ]; then rmdir --ignore-fail-on-non-empty '$(DESTDIR)$(VMMS_CONFDIR)'; fi; \
+	for dir in '$(DESTDIR)$(VMMS_CONFDIR)' '$(DESTDIR)$(COCKPITDIR)'; do \
+	  if [ -d "$$dir" ]; then rmdir --ignore-fail-on-non-empty "$$dir"; fi; \
+	done; \
 	if [ -z '$(DESTDIR)' ]; then $(VMMS_RELOAD_SYSTEM_BUS); fi

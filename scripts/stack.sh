@@ -27,12 +27,15 @@ DBUS_SOCKET=/run/dbus/system_bus_socket
 # pool driver and QEMU's iSCSI block driver, which libvirtd loads only when it starts, and tgt,
 # a user-space iSCSI target for the SAN tests; openssh-server/-client and systemd
 # (systemd-stdio-bridge) for vmmsctl --host, bsdutils (script) for its pseudo-terminal tests;
-# python3-dbus and python3-gi for the clients ResourceBoundsTests runs as the test users).
+# python3-dbus and python3-gi for the clients ResourceBoundsTests runs as the test users; for
+# the Cockpit page's browser tests, Tests/CockpitTests: cockpit-ws and the bridge, cockpit-system
+# for the shell the page sits in, headless Chromium with its WebDriver, and selenium to drive it).
 PACKAGES=(dbus-daemon dbus-bin polkitd libvirt-daemon-system libvirt-clients
           qemu-system-x86 qemu-utils ovmf libvirt-dbus libglib2.0-bin
           libxml2-utils dnsmasq-base iptables
           libvirt-daemon-driver-storage-iscsi-direct qemu-block-extra libiscsi-bin tgt
-          openssh-server openssh-client systemd bsdutils python3-dbus python3-gi)
+          openssh-server openssh-client systemd bsdutils python3-dbus python3-gi
+          cockpit-ws cockpit-bridge cockpit-system chromium chromium-driver python3-selenium)
 
 log()  { printf 'stack: %s\n' "$*"; }
 die()  { printf 'stack: error: %s\n' "$*" >&2; exit 1; }

@@ -217,6 +217,10 @@ struct InstallTests {
         for name in interfaces where name.hasPrefix("org.example.VMMS1.") && name.hasSuffix(".xml") {
             layout[prefix + "/share/dbus-1/interfaces/" + name] = .copy("dbus/" + name)
         }
+        // The Cockpit page, where cockpit-bridge looks for packages.
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: repositoryRoot + "/cockpit")) ?? [] {
+            layout[prefix + "/share/cockpit/vmms/" + name] = .copy("cockpit/" + name)
+        }
         return layout
     }
 

@@ -9,27 +9,6 @@ import Testing
 struct ReconnectTests {
     static let host: ObjectPath = "/org/example/VMMS1/Host"
 
-    static func libvirtdPID() -> Int32? {
-        guard let text = try? String(contentsOfFile: "/run/libvirtd.pid", encoding: .utf8) else { return nil }
-        return Int32(text.trimmingCharacters(in: .whitespacesAndNewlines))
-    }
-
-    static func stopLibvirtd() async throws {
-        guard let pid = libvirtdPID() else { throw TestFailure("libvirtd is not running") }
-        kill(pid, SIGTERM)
-        for _ in 0..<200 where kill(pid, 0) == 0 { try await Task.sleep(for: .milliseconds(25)) }
-        #expect(kill(pid, 0) != 0, "libvirtd did not stop")
-    }
-
-    static func startLibvirtd() async throws {
-        #expect(try await runCommand("/usr/sbin/libvirtd", ["-d"]).status == 0)
-        for _ in 0..<200 {
-            if try await virsh(["version"]).status == 0 { return }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        throw TestFailure("libvirtd did not come back")
-    }
-
     func connected(_ bus: DBusConnection) async throws -> Bool? {
         try await bus.call(destination: "org.example.VMMS1", path: Self.host, interface: "org.freedesktop.DBus.Properties",
                            member: "Get", [.string("org.example.VMMS1.Host"), .string("Connected")]).first?.variant?.boolean
@@ -53,7 +32,7 @@ struct ReconnectTests {
             }
             #expect(try await connected(bus) == true)
 
-            try await Self.stopLibvirtd()
+            try await Libvirtd.stop()
             var down = try await connected(bus)
             for _ in 0..<200 where down != false {
                 try await Task.sleep(for: .milliseconds(25))
@@ -69,7 +48,7 @@ struct ReconnectTests {
             }
 
             // A VM defined right after libvirtd returns, before the service has reconnected.
-            try await Self.startLibvirtd()
+            try await Libvirtd.start()
             let name = Names.unique("reconnect")
             let xml = NSTemporaryDirectory() + name + ".xml"
             try "<domain type='qemu'><name>\(name)</name><memory unit='MiB'>32</memory><os><type arch='x86_64' machine='pc'>hvm</type></os></domain>"
@@ -94,19 +73,19 @@ struct ReconnectTests {
 
     @Test func serviceStartsWithoutLibvirtdAndConnectsWhenItComes() async throws {
         try await SystemBusNameLock.with {
-            try await Self.stopLibvirtd()
+            try await Libvirtd.stop()
             let service: SystemVMMSD
             do {
                 service = try await SystemVMMSD()
             } catch {
-                try await Self.startLibvirtd()
+                try await Libvirtd.start()
                 throw error
             }
             defer { service.stop() }
             let bus = try DBusConnection(bus: .system)
             defer { bus.close() }
             #expect(try await connected(bus) == false)
-            try await Self.startLibvirtd()
+            try await Libvirtd.start()
             var up = try await connected(bus)
             for _ in 0..<400 where up != true {
                 try await Task.sleep(for: .milliseconds(25))

@@ -1,0 +1,433 @@
+// One VM: its state and power actions, and its settings (Set-VMProcessor, Set-VMMemory,
+// Set-VMFirmware, Add-/Remove-VMHardDiskDrive, Rename-VM, notes, automatic start), each a
+// small form with its own Apply button and the service's error inline. Values follow the
+// service live, except in a form the user has started editing.
+//
+// Checkpoints, network adapter changes, export and move get their own cards here when the
+// service offers them.
+
+import { h, fill, setText } from "./dom.js";
+import { bytes, percent, uptime, stateLabel, stateClass, MiB, decimalNumber } from "./format.js";
+import { POWER_ACTIONS, REBOOT, allowed, powerCall } from "./actions.js";
+import { Field, checkbox, numberInput, textInput, parseWhole, placeServiceError, openConfirmDialog } from "./dialogs.js";
+import { vardict, errorMessage } from "./service.js";
+
+const _ = cockpit.gettext;
+
+export class VMPage {
+    /** handlers: {back(), remove(paths)} */
+    constructor(service, handlers) {
+        this.service = service;
+        this.handlers = handlers;
+        this.path = null;
+        this.cards = [];
+        this.element = h("section", { class: "vm-page", "aria-labelledby": "vm-page-title" });
+    }
+
+    /** Shows the VM at `path` (rebuilding the page when it is another VM). */
+    show(path) {
+        if (path !== this.path) {
+            this.path = path;
+            this._build();
+        }
+        this.update();
+    }
+
+    update() {
+        const vm = this.service.vms.get(this.path);
+        if (!vm) {
+            this._gone();
+            return;
+        }
+        if (this.missing) this._build();
+        setText(this.title, vm.Name ?? "");
+        setText(this.crumb, vm.Name ?? "");
+        this.stateDot.className = stateClass(vm.State);
+        setText(this.stateText, stateLabel(vm.State));
+        this.element.dataset.state = vm.State ?? "";
+        for (const { action, button } of this.actionButtons) button.disabled = this.busy || !allowed(action, vm.State);
+        this.deleteButton.disabled = this.busy;
+        for (const card of this.cards) card.update(vm);
+    }
+
+    /** Moves the focus to the heading, so screen readers start reading the new view there. */
+    focus() {
+        const heading = this.element.querySelector("h1");
+        if (!heading) return;
+        heading.tabIndex = -1;
+        heading.focus({ preventScroll: true });
+    }
+
+    tick() {
+        const vm = this.service.vms.get(this.path);
+        if (vm && this.uptimeCell) setText(this.uptimeCell, uptime(vm.StartTime, Date.now() / 1000));
+    }
+
+    _gone() {
+        this.missing = true;
+        fill(this.element,
+            this._breadcrumb(_("Not found")),
+            h("div", { class: "empty-state", dataset: { state: "vm-gone" } },
+                h("h1", { id: "vm-page-title" }, _("This virtual machine no longer exists")),
+                h("p", {}, _("It was deleted, or you may no longer read it.")),
+                h("button", { type: "button", class: "btn btn-primary", onclick: () => this.handlers.back() },
+                  _("Back to the list"))));
+    }
+
+    _breadcrumb(current) {
+        this.crumb = h("li", { "aria-current": "page" }, current);
+        return h("nav", { class: "breadcrumb", "aria-label": _("Breadcrumb") },
+            h("ol", {}, h("li", {}, h("button", { type: "button", class: "link", onclick: () => this.handlers.back() },
+                                       _("Virtual machines"))), this.crumb));
+    }
+
+    _build() {
+        this.missing = false;
+        this.busy = false;
+        const path = this.path;
+        this.title = h("h1", { id: "vm-page-title" });
+        this.stateDot = h("span", { "aria-hidden": "true" });
+        this.stateText = h("span");
+        this.actionProblem = h("p", { class: "inline-problem", role: "alert", hidden: true });
+        this.actionButtons = [...POWER_ACTIONS, REBOOT].map(action => ({
+            action,
+            button: h("button", { type: "button", class: "btn btn-secondary", dataset: { action: action.id },
+                                  onclick: () => this._power(action) }, action.label),
+        }));
+        this.deleteButton = h("button", { type: "button", class: "btn btn-danger-secondary", dataset: { action: "delete" },
+                                          onclick: () => this.handlers.remove([path]) }, _("Delete…"));
+        const header = h("header", { class: "vm-page-header" },
+            h("div", { class: "vm-page-heading" }, this.title,
+              h("span", { class: "vm-state-cell vm-page-state", "aria-live": "polite" }, this.stateDot, this.stateText)),
+            h("div", { class: "toolbar-group", role: "group", "aria-label": _("Power") },
+              this.actionButtons.map(entry => entry.button), this.deleteButton),
+            this.actionProblem);
+
+        this.cards = [
+            this._summaryCard(),
+            this._processorCard(),
+            this._memoryCard(),
+            this._firmwareCard(),
+            this._disksCard(),
+            this._generalCard(),
+        ];
+        fill(this.element, this._breadcrumb(""), header,
+             h("div", { class: "cards" }, this.cards.map(card => card.element)));
+    }
+
+    async _power(action) {
+        this.busy = true;
+        this.actionProblem.hidden = true;
+        this.update();
+        try {
+            await powerCall(this.service, action, this.path);
+        } catch (error) {
+            this.actionProblem.textContent = cockpit.format(_("$0 failed: $1"), action.label, errorMessage(error));
+            this.actionProblem.hidden = false;
+        } finally {
+            this.busy = false;
+            if (this.service.vms.has(this.path)) this.update();
+        }
+    }
+
+    // MARK: cards
+
+    _card(title, ...content) {
+        const id = `card-${title.toLowerCase().replace(/[^a-z]+/g, "-")}`;
+        return h("section", { class: "card", "aria-labelledby": id }, h("h2", { id }, title), content);
+    }
+
+    _summaryCard() {
+        const values = {};
+        const row = (key, label) => {
+            values[key] = h("dd");
+            return [h("dt", {}, label), values[key]];
+        };
+        const element = this._card(_("Summary"), h("dl", { class: "facts" },
+            row("state", _("State")), row("generation", _("Generation")), row("cpu", _("CPU usage")),
+            row("memory", _("Assigned memory")), row("uptime", _("Uptime")), row("uuid", _("UUID"))));
+        this.uptimeCell = values.uptime;
+        return {
+            element,
+            update: vm => {
+                setText(values.state, stateLabel(vm.State));
+                setText(values.generation, vm.Generation === 1 ? _("1 (BIOS)") : vm.Generation === 2 ? _("2 (UEFI)") : "-");
+                setText(values.cpu, vm.State === "Running" ? percent(vm.CPUUsage) : "-");
+                setText(values.memory, vm.MemoryAssignedBytes > 0 ? bytes(vm.MemoryAssignedBytes) : "-");
+                setText(values.uptime, uptime(vm.StartTime, Date.now() / 1000));
+                setText(values.uuid, vm.UUID ?? "-");
+            },
+        };
+    }
+
+    /**
+     * A settings form: `load(vm)` fills the controls unless the user has changed them;
+     * `submit()` calls the service (rejecting with its error); errors go to the field whose
+     * setting the message names (`places`), else below the form.
+     */
+    _form({ name, fields, controls = [], load, submit, places = [], submitLabel = _("Apply"), note }) {
+        const problem = h("p", { class: "inline-problem", role: "alert", hidden: true });
+        const done = h("span", { class: "form-done", "aria-live": "polite" });
+        const button = h("button", { type: "submit", class: "btn btn-primary" }, submitLabel);
+        const form = h("form", { class: "settings-form", novalidate: true, dataset: { form: name } },
+            note, fields.map(field => field.element), controls, problem, h("div", { class: "form-actions" }, button, done));
+        let dirty = false;
+        let lastVM = null;
+        form.addEventListener("input", () => { dirty = true; setText(done, ""); });
+        form.addEventListener("change", () => { dirty = true; });
+        form.addEventListener("submit", async event => {
+            event.preventDefault();
+            for (const field of fields) field.setError(null);
+            problem.hidden = true;
+            setText(done, "");
+            button.disabled = true;
+            try {
+                if (await submit() === false) return;
+                dirty = false;
+                setText(done, _("Saved"));
+                if (lastVM) load(this.service.vms.get(this.path) ?? lastVM);
+            } catch (error) {
+                if (!placeServiceError(error, places)) {
+                    problem.textContent = errorMessage(error);
+                    problem.hidden = false;
+                }
+            } finally {
+                button.disabled = false;
+            }
+        });
+        return {
+            form,
+            update: vm => {
+                lastVM = vm;
+                if (!dirty) load(vm);
+            },
+        };
+    }
+
+    /** A settings form as a card of its own. */
+    _formCard(title, options) {
+        const { form, update } = this._form(options);
+        return { element: this._card(title, form), update };
+    }
+
+    _processorCard() {
+        const count = new Field(_("Virtual processors"), numberInput(""));
+        const reserve = new Field(_("Reserve (%)"), numberInput(""), { help: _("Share of each processor set aside for this VM") });
+        const maximum = new Field(_("Limit (%)"), numberInput(""), { help: _("Share of each processor this VM may use at most") });
+        const weight = new Field(_("Relative weight"), numberInput(""), { help: _("Against other VMs; 100 is normal") });
+        return this._formCard(_("Processor"), {
+            name: "processor",
+            fields: [count, reserve, maximum, weight],
+            places: [[["count", "ProcessorCount", "processors"], count], [["Reserve"], reserve], [["Maximum"], maximum],
+                     [["RelativeWeight", "weight"], weight]],
+            load: vm => {
+                count.control.value = vm.ProcessorCount ?? "";
+                reserve.control.value = vm.ProcessorReserve ?? "";
+                maximum.control.value = vm.ProcessorMaximum ?? "";
+                weight.control.value = vm.ProcessorRelativeWeight ?? "";
+            },
+            submit: async () => {
+                const values = [parseWhole(count, _("The number of processors")), parseWhole(reserve, _("The reserve")),
+                                parseWhole(maximum, _("The limit")), parseWhole(weight, _("The weight"))];
+                if (values.includes(null)) return false;
+                const [n, r, m, w] = values;
+                await this.service.callVM(this.path, "SetProcessor",
+                                          [n, vardict({ Reserve: ["u", r], Maximum: ["u", m], RelativeWeight: ["u", w] })], "ua{sv}");
+            },
+        });
+    }
+
+    _memoryCard() {
+        const startup = new Field(_("Startup memory (MiB)"), numberInput(""));
+        const dynamic = checkbox(_("Dynamic memory"), false);
+        const minimum = new Field(_("Minimum memory (MiB)"), numberInput(""));
+        const maximum = new Field(_("Maximum memory (MiB)"), numberInput(""));
+        const sync = () => { minimum.hidden = maximum.hidden = !dynamic.input.checked; };
+        dynamic.input.addEventListener("change", sync);
+        return this._formCard(_("Memory"), {
+            name: "memory",
+            fields: [startup],
+            controls: [h("div", { class: "form-field" }, dynamic.element), minimum.element, maximum.element],
+            places: [[["MinimumBytes", "minimum"], minimum], [["MaximumBytes", "maximum"], maximum], [["startup", "Startup", "bytes"], startup]],
+            load: vm => {
+                startup.control.value = vm.MemoryStartupBytes !== undefined ? Math.round(vm.MemoryStartupBytes / MiB) : "";
+                dynamic.input.checked = !!vm.DynamicMemoryEnabled;
+                minimum.control.value = vm.MemoryMinimumBytes !== undefined ? Math.round(vm.MemoryMinimumBytes / MiB) : "";
+                maximum.control.value = vm.MemoryMaximumBytes !== undefined ? Math.round(vm.MemoryMaximumBytes / MiB) : "";
+                sync();
+            },
+            submit: async () => {
+                const amount = parseWhole(startup, _("Startup memory"));
+                const options = { DynamicMemory: ["b", dynamic.input.checked] };
+                if (dynamic.input.checked) {
+                    const low = parseWhole(minimum, _("Minimum memory"));
+                    const high = parseWhole(maximum, _("Maximum memory"));
+                    if (low === null || high === null) return false;
+                    options.MinimumBytes = ["t", low * MiB];
+                    options.MaximumBytes = ["t", high * MiB];
+                }
+                if (amount === null) return false;
+                await this.service.callVM(this.path, "SetMemory", [amount * MiB, vardict(options)], "ta{sv}");
+            },
+        });
+    }
+
+    _firmwareCard() {
+        const secure = checkbox(_("Enable Secure Boot"), false);
+        const secureRow = h("div", { class: "form-field" }, secure.element);
+        const generationText = h("p", { class: "field-help" });
+        const hostHint = h("p", { class: "field-help", hidden: true }, _("This host has no Secure Boot firmware (Debian package ovmf)."));
+        const card = this._formCard(_("Firmware"), {
+            name: "firmware",
+            fields: [],
+            note: generationText,
+            controls: [secureRow, hostHint],
+            load: vm => {
+                // Generation 1 boots BIOS: nothing to set here.
+                const uefi = vm.Generation === 2;
+                secureRow.hidden = !uefi;
+                card.element.querySelector(".form-actions").hidden = !uefi;
+                secure.input.checked = !!vm.SecureBoot;
+                hostHint.hidden = !uefi || this.service.host?.SecureBootAvailable !== false;
+                setText(generationText, uefi
+                    ? _("Generation 2: UEFI firmware. Secure Boot can be changed while the VM is off.")
+                    : _("Generation 1: BIOS firmware. Secure Boot needs a generation 2 VM."));
+            },
+            submit: () => this.service.callVM(this.path, "SetSecureBoot", [secure.input.checked], "b"),
+        });
+        return card;
+    }
+
+    _disksCard() {
+        const list = h("tbody");
+        const table = h("table", { class: "small-table" },
+            h("thead", {}, h("tr", {}, h("th", { scope: "col" }, _("Image")), h("th", { scope: "col" }, _("Format")),
+                              h("th", { scope: "col", class: "num" }, _("Capacity")), h("th", { scope: "col" }, h("span", { class: "sr-only" }, _("Actions"))))),
+            list);
+        const empty = h("p", { class: "field-help" }, _("No virtual hard disks."));
+        const rowProblem = h("p", { class: "inline-problem", role: "alert", hidden: true });
+
+        const choice = h("select", { class: "form-control" },
+            h("option", { value: "new" }, _("New virtual hard disk")), h("option", { value: "existing" }, _("Existing image")));
+        const kind = new Field(_("Disk"), choice);
+        const size = new Field(_("Size (GiB)"), numberInput("10"));
+        const imagePath = new Field(_("Image path"), textInput({ placeholder: this.service.host?.VirtualHardDiskPath ?? "" }));
+        const sync = () => { size.hidden = choice.value !== "new"; imagePath.hidden = choice.value !== "existing"; };
+        choice.addEventListener("change", sync);
+        sync();
+        const add = this._form({
+            name: "add-disk",
+            fields: [kind, size, imagePath],
+            submitLabel: _("Add hard disk"),
+            places: [[["SizeBytes", "size"], size], [["Path", "path", "image"], imagePath]],
+            load: () => {},
+            submit: async () => {
+                let options;
+                if (choice.value === "new") {
+                    const gib = decimalNumber(size.control.value);
+                    if (gib === null) {
+                        size.setError(_("The size must be a number."));
+                        return false;
+                    }
+                    options = { SizeBytes: ["t", Math.round(gib * 1024) * MiB] };
+                } else {
+                    options = { Path: ["s", imagePath.control.value.trim()] };
+                }
+                await this.service.callVM(this.path, "AddHardDisk", [vardict(options)], "a{sv}");
+            },
+        });
+
+        let shown = "";
+        const element = this._card(_("Hard disks"), table, empty, rowProblem, h("h3", {}, _("Add a hard disk")), add.form);
+        return {
+            element,
+            update: vm => {
+                const disks = vm.HardDisks ?? [];
+                const key = JSON.stringify(disks);
+                if (key === shown) return;
+                shown = key;
+                table.hidden = disks.length === 0;
+                empty.hidden = disks.length > 0;
+                fill(list, disks.map(([diskPath, format, capacity]) => h("tr", {},
+                    h("td", { class: "path" }, diskPath), h("td", {}, format || "-"),
+                    h("td", { class: "num" }, capacity > 0 ? bytes(capacity) : "-"),
+                    h("td", {}, h("button", {
+                        type: "button", class: "btn btn-link-danger", "aria-label": cockpit.format(_("Remove $0"), diskPath),
+                        onclick: () => this._removeDisk(diskPath, rowProblem),
+                    }, _("Remove"))))));
+            },
+        };
+    }
+
+    async _removeDisk(diskPath, problem) {
+        const answer = await openConfirmDialog({
+            title: _("Remove hard disk"),
+            text: cockpit.format(_("Detach $0 from this virtual machine?"), diskPath),
+            submitLabel: _("Remove"),
+            checks: [_("Also delete the image file")],
+        });
+        if (!answer) return;
+        problem.hidden = true;
+        try {
+            await this.service.callVM(this.path, "RemoveHardDisk", [diskPath, vardict({ DeleteFile: ["b", answer[0]] })], "sa{sv}");
+        } catch (error) {
+            problem.textContent = errorMessage(error);
+            problem.hidden = false;
+        }
+    }
+
+    _generalCard() {
+        const name = new Field(_("Name"), textInput());
+        const rename = this._form({
+            name: "rename",
+            fields: [name],
+            submitLabel: _("Rename"),
+            places: [[[/name/i], name]],
+            load: vm => { name.control.value = vm.Name ?? ""; },
+            submit: async () => {
+                const vm = this.service.vms.get(this.path);
+                if (name.control.value === vm?.Name) return;
+                await this.service.callVM(this.path, "Rename", [name.control.value], "s");
+            },
+        });
+
+        const autostart = checkbox(_("Start automatically when the host starts"), false, { "data-setting": "autostart" });
+        const autostartProblem = h("p", { class: "inline-problem", role: "alert", hidden: true });
+        autostart.input.addEventListener("change", async () => {
+            autostartProblem.hidden = true;
+            autostart.input.disabled = true;
+            try {
+                await this.service.setVMProperty(this.path, "Autostart", "b", autostart.input.checked);
+            } catch (error) {
+                autostart.input.checked = !autostart.input.checked;
+                autostartProblem.textContent = errorMessage(error);
+                autostartProblem.hidden = false;
+            } finally {
+                autostart.input.disabled = false;
+            }
+        });
+
+        const notes = new Field(_("Notes"), h("textarea", { class: "form-control", rows: 4 }));
+        const notesForm = this._form({
+            name: "notes",
+            fields: [notes],
+            submitLabel: _("Save notes"),
+            places: [[["Notes", "notes"], notes]],
+            load: vm => { notes.control.value = vm.Notes ?? ""; },
+            submit: () => this.service.setVMProperty(this.path, "Notes", "s", notes.control.value),
+        });
+
+        const element = this._card(_("General"),
+            rename.form,
+            h("div", { class: "form-field" }, autostart.element), autostartProblem,
+            notesForm.form);
+        return {
+            element,
+            update: vm => {
+                rename.update(vm);
+                notesForm.update(vm);
+                if (!autostart.input.disabled) autostart.input.checked = !!vm.Autostart;
+            },
+        };
+    }
+}
