@@ -101,6 +101,24 @@ public final class LibvirtConnection: @unchecked Sendable {
         return free
     }
 
+    /// The host's memory counters in KiB (`total`, `free`, `buffers`, `cached`, named as
+    /// libvirt names them), all NUMA cells together. `total` is the real size where
+    /// `virNodeGetInfo`'s figure is not (it is derived from the NUMA topology, which some
+    /// virtual hosts report oddly). Wraps `virNodeGetMemoryStats`.
+    public func memoryStats() throws -> [String: UInt64] {
+        let cell = cInt(VIR_NODE_MEMORY_STATS_ALL_CELLS)
+        var count: Int32 = 0
+        try check("virNodeGetMemoryStats") { virNodeGetMemoryStats(handle, cell, nil, &count, 0) }
+        guard count > 0 else { return [:] }
+        var stats = [virNodeMemoryStats](repeating: virNodeMemoryStats(), count: Int(count))
+        _ = try stats.withUnsafeMutableBufferPointer { (buffer) throws(LibvirtError) in
+            try check("virNodeGetMemoryStats") { virNodeGetMemoryStats(handle, cell, buffer.baseAddress, &count, 0) }
+        }
+        var counters: [String: UInt64] = [:]
+        for stat in stats.prefix(Int(count)) { counters[stringFromCCharTuple(stat.field)] = stat.value }
+        return counters
+    }
+
     /// The host's CPU time counters in nanoseconds since boot (`kernel`, `user`, `idle`,
     /// `iowait`, …, named as libvirt names them), for all CPUs or one (`cpu`).
     /// Wraps `virNodeGetCPUStats`.

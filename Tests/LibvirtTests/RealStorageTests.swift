@@ -93,3 +93,16 @@ struct RealStorageTests {
         }, "\(recorder.all)")
     }
 }
+
+/// The host's memory as the kernel counts it.
+@Suite("Host memory on qemu:///system", .usesLibvirtd, .enabled(if: realStackAvailable, realStackReason))
+struct RealHostMemoryTests {
+    @Test func memoryStatisticsTotalIsWhatTheKernelCounts() throws {
+        let connection = try LibvirtConnection(uri: "qemu:///system")
+        let total = try #require(try connection.memoryStats()["total"])
+        let meminfo = try String(contentsOfFile: "/proc/meminfo", encoding: .utf8)
+        let kernel = meminfo.split(separator: "\n").first { $0.hasPrefix("MemTotal:") }
+            .flatMap { UInt64($0.split(separator: " ").dropFirst().first ?? "") }
+        #expect(total == kernel)
+    }
+}

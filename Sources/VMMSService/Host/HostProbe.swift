@@ -22,7 +22,10 @@ enum HostProbe {
             connected: true,
             hypervisorVersion: (try? connection.hypervisorVersion()) ?? "",
             logicalProcessorCount: node.cpus,
-            memoryCapacityBytes: node.memoryBytes,
+            // virNodeGetInfo's memory comes from the NUMA topology and is wrong on some
+            // virtual hosts (half of the memory, changing); the memory statistics' total is
+            // what /proc/meminfo says. The test driver has no statistics.
+            memoryCapacityBytes: (try? connection.memoryStats())?["total"].map { $0 * 1024 } ?? node.memoryBytes,
             secureBootAvailable: capabilities.map(HypervisorFacts.offersSecureBoot) ?? false)
     }
 }
