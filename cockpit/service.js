@@ -143,7 +143,9 @@ export class VMMSService extends EventTarget {
             const held = this._buffer;
             this._buffer = null;
             for (const [kind, path, args] of held) this._apply(kind, path, args);
-            this._setStatus(Status.ready);
+            // Without the Host object the service gave us only the VMs polkit lets us read
+            // one by one (a per-VM rule): signals do not reach us, so this is delegated mode.
+            this._setStatus(this.host ? Status.ready : Status.delegated);
         } catch (error) {
             if (generation !== this._generation) return;
             this._buffer = null;
@@ -211,8 +213,8 @@ export class VMMSService extends EventTarget {
         this._setStatus(this.vms.size > 0 ? Status.delegated : Status.notAuthorized, refusal);
     }
 
-    /** Opens one VM by UUID (works for delegated users today) or name (LookupVM, which the
-     *  service authorizes as a host-wide read). Resolves to its path. */
+    /** Opens one VM by UUID or name (LookupVM, which the service authorizes as a read of
+     *  that VM, so a delegated user may use the name too). Resolves to its path. */
     async openVM(nameOrUUID) {
         let path = vmPathForUUID(nameOrUUID);
         if (!path) [path] = await this._call(HOST_PATH, HOST_INTERFACE, "LookupVM", [String(nameOrUUID).trim()], "s");

@@ -64,9 +64,16 @@ public protocol ObjectTree: Sendable {
     /// one consistent view, so no object appears without its properties. By default gathered
     /// from `objectPaths()` and the implementations.
     func managedObjects(below root: ObjectPath) async -> [(path: ObjectPath, interfaces: [String: [String: DBusValue]])]
+    /// For a caller refused the whole tree (`refusal`, what `authorizeRead` threw): the objects
+    /// it may read one by one, or nil to reply with the refusal. By default nil.
+    func readableManagedObjects(below root: ObjectPath, for call: MethodCall, refusal: any Error) async throws
+        -> [(path: ObjectPath, interfaces: [String: [String: DBusValue]])]?
 }
 
 extension ObjectTree {
+    public func readableManagedObjects(below root: ObjectPath, for call: MethodCall, refusal: any Error) async throws
+        -> [(path: ObjectPath, interfaces: [String: [String: DBusValue]])]? { nil }
+
     public func properties(at path: ObjectPath, interface: String) async -> [String: DBusValue]? {
         guard let implementation = await interfaces(at: path)?.first(where: { $0.description.name == interface }) else {
             return nil

@@ -277,7 +277,15 @@ public final class ObjectServer: Sendable {
     /// GetManagedObjects, authorized like any call and answered from the cached reply while
     /// no signal has been emitted since it was built.
     private func objectManager(_ call: MethodCall) async throws -> DBusMessage {
-        try await tree.authorizeRead(call)
+        do {
+            try await tree.authorizeRead(call)
+        } catch {
+            // Not a reader of the whole tree: perhaps of some objects in it.
+            guard let some = try await tree.readableManagedObjects(below: objectManagerPath, for: call, refusal: error) else {
+                throw error
+            }
+            return try call.message.makeReturn(Self.managedObjectsBody(some))
+        }
         // Read before building: a change while building leaves a template that is already stale.
         let version = emitter.version
         if let cached = managedObjects.withLock({ $0 }), cached.changes == version {
@@ -289,8 +297,11 @@ public final class ObjectServer: Sendable {
     }
 
     private func managedObjectsBody() async throws -> [DBusValue] {
-        let objects = await tree.managedObjects(below: objectManagerPath)
-        return [.dictionary(key: "o", value: "a{sa{sv}}", objects.map {
+        Self.managedObjectsBody(await tree.managedObjects(below: objectManagerPath))
+    }
+
+    private static func managedObjectsBody(_ objects: [(path: ObjectPath, interfaces: [String: [String: DBusValue]])]) -> [DBusValue] {
+        [.dictionary(key: "o", value: "a{sa{sv}}", objects.map {
             .init(.objectPath($0.path), SignalEmitter.interfacesAndProperties($0.interfaces))
         })]
     }

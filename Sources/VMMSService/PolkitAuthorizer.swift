@@ -32,6 +32,12 @@ import Synchronization
 /// `GetAll` per object) and must cost about as much as a `Ping`. Refusals are never cached,
 /// so a new grant takes effect at once; a revoked read grant lasts at most the lifetime.
 /// Every other action is checked on every call.
+///
+/// A caller allowed to read the host (a host-level read: Host properties, GetManagedObjects)
+/// needs no second check to read one VM: GetManagedObjects already hands it every property
+/// of every VM, so a per-VM check could refuse nothing it cannot read anyway. Its VM reads
+/// pass on the host grant. Callers who are not host readers (a user a rule gives one VM) are
+/// checked per VM with `vm.name` and `vm.uuid`, so per-VM delegation works as before.
 public final class PolkitAuthorizer: Authorizer {
     public static let readGrantLifetime: Duration = .seconds(30)
     /// How long polkitd may take to answer a check that asks nobody anything.
@@ -55,7 +61,14 @@ public final class PolkitAuthorizer: Authorizer {
 
     public func authorize(_ call: MethodCall, _ action: Action, _ details: AuthorizationDetails) async throws {
         let key = ReadGrantKey(sender: call.sender, object: details.vmUUID ?? details.switchName ?? "")
-        if action == .read, let until = readGrants.withLock({ $0[key] }), until > .now { return }
+        if action == .read {
+            let hostKey = ReadGrantKey(sender: call.sender, object: "")
+            let now = ContinuousClock.now
+            let granted = readGrants.withLock { grants in
+                (grants[key].map { $0 > now } ?? false) || (grants[hostKey].map { $0 > now } ?? false)
+            }
+            if granted { return }
+        }
 
         let uid: UInt32
         do {

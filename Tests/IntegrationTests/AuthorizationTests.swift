@@ -132,6 +132,15 @@ struct AuthorizationTests {
             #expect(started.ok, "bob Start on his VM: \(started)")
             #expect(try await bob.get(bobsVM, Self.vmInterface, "State").output.contains("'Running'"))
             #expect(try await bob.call(bobsVM, "\(Self.vmInterface).TurnOff").ok)
+            // He finds his VM by name, sees it (and only it) in the inventory, learns nothing
+            // about the others, not even whether a name exists.
+            let found = try await bob.call("/org/example/VMMS1/Host", "org.example.VMMS1.Host.LookupVM", [mine])
+            #expect(found.ok && found.output.contains(bobsVM), "\(found)")
+            #expect(try await bob.call("/org/example/VMMS1/Host", "org.example.VMMS1.Host.LookupVM", [other]).errorName == Self.notAuthorized)
+            #expect(try await bob.call("/org/example/VMMS1/Host", "org.example.VMMS1.Host.LookupVM", ["no-such-vm"]).errorName == Self.notAuthorized)
+            let inventory = try await bob.call("/org/example/VMMS1", "org.freedesktop.DBus.ObjectManager.GetManagedObjects")
+            #expect(inventory.ok && inventory.output.contains(bobsVM) && !inventory.output.contains(otherVM)
+                    && !inventory.output.contains("/org/example/VMMS1/Host"), "\(inventory.output.prefix(400))")
             #expect(try await bob.call(otherVM, "\(Self.vmInterface).Start").errorName == Self.notAuthorized)
             #expect(try await bob.get(otherVM, Self.vmInterface, "State").errorName == Self.notAuthorized)
             #expect(try await bob.call(bobsVM, "\(Self.vmInterface).Delete", ["{}"]).errorName == Self.notAuthorized)

@@ -1,4 +1,5 @@
 import DBus
+import Synchronization
 
 /// The exported objects as the object server sees them: property reads and inventories come
 /// from the `Publisher`'s view, method calls go to handlers made per call for the object's
@@ -16,6 +17,11 @@ final class ObjectRegistry: ObjectTree {
     let publisher: Publisher
     let authorizer: any Authorizer
     private let routes: [Route]
+    /// What a caller refused the host may read object by object, per user.
+    private let readable = Mutex<[String: (until: ContinuousClock.Instant, paths: Set<ObjectPath>)]>([:])
+    /// One filtered inventory is worked out at a time: each costs a polkit check per object.
+    private let filtering = SerialGate()
+    static let filteredInventoryLifetime: Duration = .seconds(10)
 
     init(publisher: Publisher, authorizer: any Authorizer, routes: [Route]) {
         self.publisher = publisher
@@ -43,6 +49,41 @@ final class ObjectRegistry: ObjectTree {
     /// A path of a kind without its object is one that was deleted: the contract's NotFound.
     func missingObjectError(at path: ObjectPath) -> DBusError {
         route(path)?.missing(path) ?? DBusError(DBusError.Name.unknownObject, "no object at \(path)")
+    }
+
+    /// GetManagedObjects for a caller who may not read the host but perhaps some objects (a
+    /// user a polkit rule gives one VM): the objects whose own read polkit allows, checked one
+    /// by one with their details and remembered for 10 s per user (a new per-VM
+    /// grant shows in the inventory within that time). A caller who may read none of them gets
+    /// the refusal itself, not an empty list; one who would be asked for a password is told so.
+    func readableManagedObjects(below root: ObjectPath, for call: MethodCall, refusal: any Error) async throws
+        -> [(path: ObjectPath, interfaces: [String: [String: DBusValue]])]? {
+        guard let refused = refusal as? DBusError, refused.name == VMMSError.prefix + "NotAuthorized" else { return nil }
+        let now = ContinuousClock.now
+        // Per user, not per connection: a user's many connections cost one pass.
+        let caller = (try? await call.callerUID()).map { "uid \($0)" } ?? call.sender
+        var paths = readable.withLock { $0[caller].flatMap { $0.until > now ? $0.paths : nil } }
+        if paths == nil {
+            paths = try await filtering.run { () -> Set<ObjectPath> in
+                var allowed: Set<ObjectPath> = []
+                for path in publisher.paths {
+                    guard let route = route(path) else { continue }
+                    var details = route.readDetails(path)
+                    // Only objects with details of their own: the host is the host read itself.
+                    guard details.vmUUID != nil || details.switchName != nil else { continue }
+                    details.verb = call.member
+                    if (try? await authorizer.authorize(call, .read, details)) != nil { allowed.insert(path) }
+                }
+                return allowed
+            }
+            let found = paths ?? []
+            readable.withLock { cache in
+                if cache.count > 4096 { cache = cache.filter { $0.value.until > now } }
+                cache[caller] = (now + Self.filteredInventoryLifetime, found)
+            }
+        }
+        guard let paths, !paths.isEmpty else { return nil }
+        return publisher.managedObjects(below: root).filter { paths.contains($0.path) }
     }
 
     func authorizeRead(_ call: MethodCall) async throws {

@@ -65,18 +65,22 @@ struct HostInterface: DBusInterface {
         }
     }
 
-    /// A VM by name or UUID (with or without dashes, any case); read access.
+    /// A VM by name or UUID (with or without dashes, any case). Authorized as a read of that
+    /// VM (with `vm.name` and `vm.uuid`), so a user a rule gives one VM can find it by name;
+    /// when there is no such VM, as a read of the host, so that whether a name exists is told
+    /// only to those who may read the host.
     private func lookup(_ call: MethodCall) async throws -> ObjectPath {
         guard let key = call.arguments.first?.string, !key.isEmpty, key.utf8.count <= 256 else {
             throw VMMSError.invalidArgs("LookupVM takes a VM name or UUID")
         }
-        try await services.authorizer.authorize(call, .read, AuthorizationDetails(verb: "LookupVM"))
         let normalized = key.lowercased().filter { $0 != "-" }
-        if let uuid = services.vms.uuids.first(where: { $0.filter { $0 != "-" } == normalized })
-            ?? services.vms.uuid(named: key) {
-            return Paths.vm(uuid: uuid)
+        guard let uuid = services.vms.uuids.first(where: { $0.filter { $0 != "-" } == normalized })
+            ?? services.vms.uuid(named: key), let record = services.vms.record(uuid: uuid) else {
+            try await services.authorizer.authorize(call, .read, AuthorizationDetails(verb: "LookupVM"))
+            throw VMMSError.notFound("no virtual machine is named or has the UUID \(key)")
         }
-        throw VMMSError.notFound("no virtual machine is named or has the UUID \(key)")
+        try await services.authorizer.authorize(call, .read, AuthorizationDetails(verb: "LookupVM", vmName: record.name, vmUUID: uuid))
+        return Paths.vm(uuid: uuid)
     }
 
     func setProperty(_ name: String, _ value: DBusValue, _ call: MethodCall) async throws {
