@@ -41,7 +41,7 @@ let package = Package(
 
         // The administrator's command line: talks to the service only through its D-Bus API.
         .executableTarget(name: "vmmsctl", dependencies: [
-            "DBus",
+            "DBus", "Spawn",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

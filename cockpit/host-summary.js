@@ -1,6 +1,7 @@
 // The host at a glance (Windows Admin Center's summary): VMs by state, processors and memory
 // against what running VMs hold, and the service's connection to libvirt. Each card is one
-// entry of `cards`; health findings (CheckHealth) become one more when the service has it.
+// entry of `cards`; the last one holds the Best Practices Analyzer's findings (CheckHealth),
+// asked again at most every HEALTH_INTERVAL ms while the inventory changes.
 
 import { h, fill, setText } from "./dom.js";
 import { bytes, stateLabel, stateClass, STATES } from "./format.js";
@@ -8,13 +9,14 @@ import { bytes, stateLabel, stateClass, STATES } from "./format.js";
 const _ = cockpit.gettext;
 
 const RUNNING_STATES = new Set(["Running", "Paused", "Starting", "Stopping", "Saving"]);
+const HEALTH_INTERVAL = 5000;
 
 export class HostSummary {
     /** onState(state): show only VMs in that state. */
     constructor(service, { onState }) {
         this.service = service;
         this.onState = onState;
-        this.cards = [this._vmCard(), this._processorCard(), this._memoryCard(), this._hostCard()];
+        this.cards = [this._vmCard(), this._processorCard(), this._memoryCard(), this._hostCard(), this._healthCard()];
         this.element = h("section", { class: "host-summary", "aria-label": _("Host summary") },
             this.cards.map(card => card.element));
     }
@@ -104,6 +106,49 @@ export class HostSummary {
                 detail: cockpit.format(_("$0 assigned to running VMs"), bytes(used)),
             };
         });
+    }
+
+    /** Findings as a list, Error ones first; "No problems found" for a healthy host. A
+     *  change while a check runs (or within HEALTH_INTERVAL of the last) asks once more later. */
+    _healthCard() {
+        const status = h("p", { class: "health-status", role: "status" });
+        const list = h("ul", { class: "health-findings" });
+        const element = this._card(_("Health"), status, list);
+        let running = false, again = false, last = 0, timer = null;
+        const render = findings => {
+            element.dataset.findings = findings.map(f => f.rule).join(" ");
+            setText(status, findings.length === 0 ? _("No problems found")
+                : cockpit.format(cockpit.ngettext("$0 finding", "$0 findings", findings.length), findings.length));
+            fill(list, findings.map(f => h("li", { class: `finding finding-${f.severity.toLowerCase()}`, dataset: { rule: f.rule } },
+                h("span", { class: "finding-severity" }, f.severity === "Error" ? _("Error") : f.severity === "Warning" ? _("Warning") : _("Information")),
+                " ", h("span", { class: "finding-message" }, f.message))));
+        };
+        const check = async () => {
+            if (running) { again = true; return; }
+            running = true;
+            last = Date.now();
+            try {
+                render(await this.service.checkHealth());
+            } catch (error) {
+                element.dataset.findings = "";
+                setText(status, cockpit.format(_("Health cannot be checked: $0"), error?.message ?? String(error)));
+                fill(list);
+            } finally {
+                running = false;
+                if (again) { again = false; schedule(); }
+            }
+        };
+        const schedule = () => {
+            if (timer !== null) return;
+            timer = setTimeout(() => { timer = null; check(); }, Math.max(0, last + HEALTH_INTERVAL - Date.now()));
+        };
+        return {
+            element,
+            update: host => {
+                element.hidden = !host;
+                if (host) schedule();
+            },
+        };
     }
 
     _hostCard() {

@@ -332,6 +332,12 @@ export class VMMSService extends EventTarget {
         return this._client.call(path, iface, method, args, { type: signature, flags: "i", timeout: CALL_TIMEOUT });
     }
 
+    /** Host.CheckHealth: resolves to [{rule, severity, message}], errors first. */
+    async checkHealth() {
+        const [findings] = await this._call(HOST_PATH, HOST_INTERFACE, "CheckHealth", [], "");
+        return findings.map(([rule, severity, message]) => ({ rule, severity, message }));
+    }
+
     /** A VM method; resolves to its out arguments. */
     async callVM(path, method, args = [], signature = "") {
         try {

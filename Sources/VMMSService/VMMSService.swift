@@ -60,7 +60,10 @@ public final class VMMSService: Sendable {
         let journal = OperationJournal(stateDirectory: options.stateDirectory)
         let services = Services(host: host, vms: vms, monitor: monitor, link: link, authorizer: options.authorizer,
                                 disks: DiskStore(link: link, logger: logger), journal: journal, settingsStore: settingsStore,
-                                settingsGate: SerialGate(), reserves: ProcessorReserves(), logger: logger)
+                                settingsGate: SerialGate(), reserves: ProcessorReserves(),
+                                health: HealthCheck(host: host, vms: vms, publisher: publisher, connection: connection,
+                                                    systemBus: options.bus.isSystem),
+                                logger: logger)
         let registry = ObjectRegistry(publisher: publisher, authorizer: options.authorizer, routes: [
             .host(services), .vm(services),
         ])
@@ -103,6 +106,10 @@ public final class VMMSService: Sendable {
         connection.close()
         await lifecycle.stop()
     }
+}
+
+extension DBusConnection.Bus {
+    var isSystem: Bool { if case .system = self { true } else { false } }
 }
 
 extension ObjectRegistry.Route {

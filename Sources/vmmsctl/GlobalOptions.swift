@@ -35,6 +35,8 @@ struct GlobalOptions: ParsableArguments {
     }
 
     var isRemote: Bool { host != nil }
+    /// Whether vmmsctl talks to this machine's system bus (where it can diagnose the service).
+    var onSystemBus: Bool { !session && address == nil && host == nil }
 
     /// The bus to connect to, and how to call it a failure.
     var bus: (bus: DBusConnection.Bus, description: String) {

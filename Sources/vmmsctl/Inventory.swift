@@ -10,6 +10,7 @@ enum API {
     static let vmInterface = "org.example.VMMS1.VM"
     static let properties = "org.freedesktop.DBus.Properties"
     static let objectManager = "org.freedesktop.DBus.ObjectManager"
+    static let errorPrefix = "org.example.VMMS1.Error."
 }
 
 /// One VM as the service publishes it: its path and every property, by D-Bus name. Properties

@@ -27,7 +27,7 @@ struct VMMSCtl: AsyncParsableCommand {
                                                       Reset.self, Restart.self]),
             CommandGroup(name: "Create and configure", subcommands: [Create.self, Rename.self, SetProcessor.self, SetMemory.self,
                                                                      SetFirmware.self, SetVM.self, Disk.self, Delete.self]),
-            CommandGroup(name: "Host", subcommands: [HostCommand.self]),
+            CommandGroup(name: "Host", subcommands: [HostCommand.self, Health.self]),
         ])
 
     @OptionGroup var global: GlobalOptions

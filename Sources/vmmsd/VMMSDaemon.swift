@@ -40,6 +40,9 @@ struct VMMSDaemon: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: Logger.Level = .info
 
+    @Flag(name: .customLong("check-config"), help: "Read the configuration file, say what is wrong with it (file:line) and exit: 0 when it is fine, 78 when not.")
+    var checkConfig = false
+
     func validate() throws {
         if system && (session || address != nil) { throw ValidationError("--system excludes --session and --address") }
         if !(1...3600).contains(libvirtTimeout) { throw ValidationError("--libvirt-timeout must be between 1 and 3600 seconds") }
@@ -56,6 +59,10 @@ struct VMMSDaemon: AsyncParsableCommand {
         } catch {
             logger.critical("\(error)")
             throw ExitCode(78)
+        }
+        if checkConfig {
+            print("\(configPath): ok")
+            return
         }
         let onSessionBus = session || address != nil
         let bus: DBusConnection.Bus = address.map { .address($0) } ?? (onSessionBus ? .session : .system)

@@ -78,6 +78,13 @@ struct CockpitPageTests {
                 for (command, state) in [("start", "Running"), ("suspend", "Paused"), ("resume", "Running"), ("destroy", "Off")] {
                     #expect(try await virsh([command, name]).status == 0)
                     try await page.waitForState(name, state, timeout: 10)
+                    // The health card follows: CheckHealth names the paused VM, then no longer.
+                    let finding = "document.querySelector('.health-findings [data-rule=\"vmms.paused-vms\"]')"
+                    if state == "Paused" {
+                        try await page.wait("\(finding)?.textContent.includes(\(JSON.quote(name))) === true", timeout: 20)
+                    } else if command == "resume" {
+                        try await page.wait("!(\(finding)?.textContent.includes(\(JSON.quote(name))))", timeout: 20)
+                    }
                 }
                 // A domain defined and removed behind the service's back comes and goes.
                 let defined = Names.unique("defined")

@@ -16,6 +16,7 @@ struct Services: Sendable {
     /// Serializes host settings changes (read, write the file, publish).
     let settingsGate: SerialGate
     let reserves: ProcessorReserves
+    let health: HealthCheck
     let logger: Logger
 
     /// The name of a VM other than `except` with `path` (symlinks resolved) as a hard disk.

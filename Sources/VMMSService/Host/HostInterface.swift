@@ -10,6 +10,7 @@ enum HostKind: ObjectKind {
         methods: [
             .init("CreateVM", in: [.init("name", "s"), .init("settings", "a{sv}")], out: [.init("vm", "o")]),
             .init("LookupVM", in: [.init("name_or_uuid", "s")], out: [.init("vm", "o")]),
+            .init("CheckHealth", out: [.init("findings", "a(sss)")]),
         ],
         properties: [
             .init("Hostname", "s"),
@@ -60,6 +61,7 @@ struct HostInterface: DBusInterface {
             switch call.member {
             case "CreateVM": return [.objectPath(try await VMCreator(services: services).create(call))]
             case "LookupVM": return [.objectPath(try await lookup(call))]
+            case "CheckHealth": return [try await checkHealth(call)]
             default: throw VMMSError.notSupported("\(call.member) is not implemented")
             }
         }
@@ -81,6 +83,13 @@ struct HostInterface: DBusInterface {
         }
         try await services.authorizer.authorize(call, .read, AuthorizationDetails(verb: "LookupVM", vmName: record.name, vmUUID: uuid))
         return Paths.vm(uuid: uuid)
+    }
+
+    /// The Best Practices Analyzer's findings for this host (`HealthRules`); a read.
+    private func checkHealth(_ call: MethodCall) async throws -> DBusValue {
+        try await services.authorizer.authorize(call, .read, AuthorizationDetails(verb: "CheckHealth"))
+        let findings = try await services.health.findings()
+        return .array("(sss)", findings.map { .structure([.string($0.rule), .string($0.severity.rawValue), .string($0.message)]) })
     }
 
     func setProperty(_ name: String, _ value: DBusValue, _ call: MethodCall) async throws {
