@@ -124,6 +124,21 @@ public final class VMModel: Sendable {
         }
     }
 
+    /// What a libvirt call that succeeded left the VM in (Pause → Paused), without reading it
+    /// back: a run-state reading numbered now, so a reading begun before it cannot undo it, and
+    /// one begun after (libvirt's event) confirms or corrects it. Memory and start time stay.
+    public func applyOutcome(uuid: String, state outcome: VMState) {
+        state.withLock { s in
+            guard let entry = s.entries[uuid] else { return }
+            s.readings += 1
+            var changes: [StoreChange<VMRecord>] = []
+            let run = VMRunState(state: outcome, memoryAssignedBytes: entry.record.memoryAssignedBytes)
+            Self.apply(uuid: uuid, .runState(run), number: s.readings, now: clock(), to: &s, changes: &changes)
+            if !changes.isEmpty { sink(changes) }
+            notifyWaiters(uuid: uuid, in: &s)
+        }
+    }
+
     /// Applies one reading of `uuid` begun as number `number`; a stale one is dropped.
     public func apply(uuid: String, _ reading: VMReading, number: Int) {
         state.withLock { s in

@@ -43,6 +43,27 @@ import VMMSModel
         #expect(recorder.log == ["+web Running"])
     }
 
+    /// Pause's reply does not wait for a re-read: the outcome libvirt vouched for is shown at
+    /// once, a reading begun before the pause cannot undo it, and one begun after decides.
+    @Test func anOutcomeWinsOverOlderReadingsAndYieldsToNewerOnes() {
+        let recorder = Recorder()
+        let model = VMModel(sink: recorder.sink)
+        var running = Self.reading("u1", "web", .running)
+        running.record.memoryAssignedBytes = 64 << 20
+        model.apply(uuid: "u1", .full(running), number: model.beginReading())
+        let before = model.beginReading()        // an event's reading, begun before the pause
+        model.applyOutcome(uuid: "u1", state: .paused)
+        #expect(model.record(uuid: "u1")?.state == .paused)
+        #expect(model.record(uuid: "u1")?.memoryAssignedBytes == 64 << 20, "memory is kept")
+        model.apply(uuid: "u1", .runState(VMRunState(state: .running, memoryAssignedBytes: 64 << 20)), number: before)
+        #expect(model.record(uuid: "u1")?.state == .paused, "the older reading was dropped")
+        model.apply(uuid: "u1", .runState(VMRunState(state: .running, memoryAssignedBytes: 64 << 20)), number: model.beginReading())
+        #expect(model.record(uuid: "u1")?.state == .running, "a newer reading (someone resumed it) wins")
+        model.applyOutcome(uuid: "gone", state: .paused)
+        #expect(!model.contains(uuid: "gone"), "no outcome makes a VM")
+        #expect(recorder.log == ["+web Running", "~web Paused", "~web Running"])
+    }
+
     @Test func aStaleReadingCannotBringBackARemovedVM() {
         let recorder = Recorder()
         let model = VMModel(sink: recorder.sink)

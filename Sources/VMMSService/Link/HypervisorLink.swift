@@ -9,6 +9,9 @@ final class HypervisorLink: Sendable {
     let uri: String
     let worker: LibvirtWorker
     private let current = Mutex<LibvirtConnection?>(nil)
+    /// Domain handles of the current connection by UUID (see `domain(uuid:on:)`).
+    private let handles = Mutex<[String: LibvirtDomain]>([:])
+    static let maximumHandles = 65_536
 
     init(uri: String, worker: LibvirtWorker) {
         self.uri = uri
@@ -52,12 +55,36 @@ final class HypervisorLink: Sendable {
     }
 
     /// Makes `connection` the one calls use.
-    func adopt(_ connection: LibvirtConnection) { current.withLock { $0 = connection } }
+    func adopt(_ connection: LibvirtConnection) {
+        handles.withLock { $0 = [:] }
+        current.withLock { $0 = connection }
+    }
+
+    /// The domain with `uuid` on `connection` (blocking: call on the worker). Looking one up is
+    /// a round trip to libvirtd, as long as the call itself, so handles are kept: libvirtd
+    /// finds a handle's domain by its UUID, so it stays good while the domain exists, and
+    /// calls on one whose domain went fail with NO_DOMAIN as a fresh lookup would. Forgotten
+    /// with the connection and on the domain's defined/undefined events (`forgetDomain`),
+    /// since a rename changes the name a handle carries.
+    func domain(uuid: String, on connection: LibvirtConnection) throws -> LibvirtDomain {
+        let isCurrent = current.withLock { $0 === connection }
+        if isCurrent, let domain = handles.withLock({ $0[uuid] }) { return domain }
+        let domain = try connection.domain(uuid: uuid)
+        if isCurrent {
+            handles.withLock { if $0.count < Self.maximumHandles { $0[uuid] = domain } }
+        }
+        return domain
+    }
+
+    func forgetDomain(uuid: String) {
+        _ = handles.withLock { $0.removeValue(forKey: uuid) }
+    }
 
     /// Forgets the current connection and returns it (for its owner to release off libvirt's
     /// event thread).
     func drop() -> LibvirtConnection? {
-        current.withLock { current in
+        handles.withLock { $0 = [:] }
+        return current.withLock { current in
             defer { current = nil }
             return current
         }

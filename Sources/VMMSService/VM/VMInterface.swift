@@ -111,8 +111,8 @@ struct VMInterface: DBusInterface {
                     try $0.destroy()
                 }
             case "Save": try await power(call, allowed: [.running, .paused], showing: .saving, long: true) { try $0.managedSave() }
-            case "Pause": try await power(call, allowed: [.running]) { try $0.suspend() }
-            case "Resume": try await power(call, allowed: [.paused]) { try $0.resume() }
+            case "Pause": try await power(call, allowed: [.running], outcome: .paused) { try $0.suspend() }
+            case "Resume": try await power(call, allowed: [.paused], outcome: .running) { try $0.resume() }
             case "Reset": try await power(call, allowed: [.running, .paused]) { try $0.reset() }
             case "Reboot": try await power(call, allowed: [.running]) { try $0.reboot() }
             case "Rename": try await rename(call)
@@ -153,7 +153,10 @@ struct VMInterface: DBusInterface {
     func withConnection<T: Sendable>(long: Bool = false,
                                      _ body: @escaping @Sendable (LibvirtConnection, LibvirtDomain) throws -> T) async throws -> T {
         let uuid = self.uuid
-        let act: @Sendable (LibvirtConnection) throws -> T = { connection in try body(connection, try connection.domain(uuid: uuid)) }
+        let link = services.link
+        let act: @Sendable (LibvirtConnection) throws -> T = { connection in
+            try body(connection, try link.domain(uuid: uuid, on: connection))
+        }
         do {
             return try await long ? services.link.runLong(act) : services.link.run(act)
         } catch let error as LibvirtError where error.isNoDomain {
@@ -163,18 +166,24 @@ struct VMInterface: DBusInterface {
 
     /// Holds the VM for `verb` (refused unless it is in one of `allowed`), shown as `showing`
     /// meanwhile, runs `body`, then waits until the model shows the result (`full`: the
-    /// definition changed, read it whole). libvirt's "not valid in this state" (another client
+    /// definition changed, read it whole; `outcome`: the state a successful `body` leaves the VM
+    /// in for certain, shown without reading libvirt again). libvirt's "not valid in this state" (another client
     /// got there first) is the contract's InvalidState, naming the state the VM is in now.
     @discardableResult
     func operation<T: Sendable>(_ verb: String, allowed: Set<VMState>, showing: VMState? = nil, beside: Bool = false,
-                                hint: String? = nil, full: Bool = false,
+                                hint: String? = nil, full: Bool = false, outcome: VMState? = nil,
                                 _ body: @Sendable (VMRecord) async throws -> T) async throws -> T {
         let (token, record) = try vms.beginOperation(uuid: uuid, verb: verb, allowed: allowed, showing: showing,
                                                      beside: beside, hint: hint)
         let result: Result<T, any Error>
         do { result = .success(try await body(record)) } catch { result = .failure(error) }
         vms.operationActed(token)
-        await services.monitor.refresh(uuid: uuid, full: full)
+        if let outcome, case .success = result {
+            // libvirt answered only once the VM got there (Pause: paused): no need to read it back.
+            vms.applyOutcome(uuid: uuid, state: outcome)
+        } else {
+            await services.monitor.refresh(uuid: uuid, full: full)
+        }
         let interrupter = vms.finishOperation(token)
         let now = vms.record(uuid: uuid)?.state ?? record.state
         switch result {
@@ -196,9 +205,9 @@ struct VMInterface: DBusInterface {
 
     /// A power operation: allowed only from `allowed` states, shown as `showing` while it runs.
     private func power(_ call: MethodCall, allowed: Set<VMState>, showing: VMState? = nil, beside: Bool = false, long: Bool = false,
-                       _ act: @escaping @Sendable (LibvirtDomain) throws -> Void) async throws {
+                       outcome: VMState? = nil, _ act: @escaping @Sendable (LibvirtDomain) throws -> Void) async throws {
         try await authorize(call, .vmPower, verb: call.member)
-        let record = try await operation(call.member, allowed: allowed, showing: showing, beside: beside) { record in
+        let record = try await operation(call.member, allowed: allowed, showing: showing, beside: beside, outcome: outcome) { record in
             try await withDomain(long: long, act)
             return record
         }
@@ -275,6 +284,7 @@ struct VMInterface: DBusInterface {
         try await operation("Rename", allowed: [.off], hint: "turn it off first; libvirt renames only VMs that are off", full: true) { _ in
             do {
                 try await withDomain { try $0.rename(to: newName) }
+                services.link.forgetDomain(uuid: uuid)
             } catch let error as LibvirtError where error.code == .operationInvalid || error.code == .domainExists {
                 if let other = vms.uuid(named: newName), other != uuid {
                     throw VMMSError.alreadyExists("a virtual machine named \(newName) already exists")

@@ -139,6 +139,7 @@ final class VMMonitor: Sendable {
             }
             let uuid = event.uuid
             let full = Self.changesDefinition(event)
+            if case .lifecycle = event, full { link.forgetDomain(uuid: uuid) }
             Task { await self.refresh(uuid: uuid, full: full) }
         }
     }
@@ -255,7 +256,7 @@ final class VMMonitor: Sendable {
         do {
             reading = try await link.run { connection -> VMReading in
                 do {
-                    let domain = try connection.domain(uuid: uuid)
+                    let domain = try self.link.domain(uuid: uuid, on: connection)
                     if !full, known { return .runState(try DomainReader.readRunState(domain, localQEMU: self.localQEMU)) }
                     return .full(try DomainReader.read(domain, connection: connection, localQEMU: self.localQEMU))
                 } catch let error as LibvirtError where error.isNoDomain {
