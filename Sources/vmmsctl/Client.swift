@@ -90,6 +90,17 @@ actor VMMSClient {
         return values
     }
 
+    /// Every published object with `interface`, and its properties, from one GetManagedObjects.
+    func objects(_ interface: String) async throws(Failure) -> [(path: ObjectPath, properties: [String: DBusValue])] {
+        let reply = try await call(API.root, API.objectManager, "GetManagedObjects", action: .read)
+        guard let entries = reply.first?.arrayElements else { throw Failure(.failed, "GetManagedObjects returned \(DBusValue.signature(of: reply))") }
+        return entries.compactMap { entry -> (path: ObjectPath, properties: [String: DBusValue])? in
+            guard case .structure(let pair) = entry, pair.count == 2, let path = pair[0].objectPath,
+                  let values = pair[1].stringKeyedDictionary?[interface]?.stringKeyedDictionary else { return nil }
+            return (path, values)
+        }.sorted { $0.path.rawValue < $1.path.rawValue }
+    }
+
     func vm(_ path: ObjectPath) async throws(Failure) -> VMView {
         VMView(path: path, properties: try await properties(path, API.vmInterface))
     }

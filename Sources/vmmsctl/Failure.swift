@@ -36,6 +36,7 @@ struct Failure: Error, Sendable, Equatable {
     enum Action: String, Sendable {
         case read, vmPower = "vm.power", vmConfigure = "vm.configure", vmCreate = "vm.create"
         case vmDelete = "vm.delete", hostConfigure = "host.configure"
+        case vmCheckpoint = "vm.checkpoint", vmExport = "vm.export", vmMove = "vm.move"
 
         var id: String { "org.example.vmms1." + rawValue }
     }

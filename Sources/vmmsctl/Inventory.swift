@@ -11,6 +11,11 @@ enum API {
     static let properties = "org.freedesktop.DBus.Properties"
     static let objectManager = "org.freedesktop.DBus.ObjectManager"
     static let errorPrefix = "org.example.VMMS1.Error."
+    static let switchRoot: ObjectPath = "/org/example/VMMS1/Switch"
+    static let switchInterface = "org.example.VMMS1.Switch"
+    static let checkpointInterface = "org.example.VMMS1.Checkpoint"
+    static let jobInterface = "org.example.VMMS1.Job"
+    static let sanInterface = "org.example.VMMS1.SAN"
 }
 
 /// One VM as the service publishes it: its path and every property, by D-Bus name. Properties

@@ -157,6 +157,13 @@ enum Views {
         })
     }
 
+    /// Any other object (switch, checkpoint, job, SAN): its properties by D-Bus name, and Path.
+    static func objectJSON(_ path: ObjectPath, _ properties: [String: DBusValue]) -> JSON {
+        var object = properties.mapValues(JSON.init)
+        object["Path"] = .string(path.rawValue)
+        return .object(object)
+    }
+
     static func hostJSON(_ host: [String: DBusValue]) -> JSON {
         var object = host.mapValues(JSON.init)
         object["Path"] = .string(API.hostPath.rawValue)

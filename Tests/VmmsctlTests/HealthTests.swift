@@ -173,3 +173,18 @@ struct HealthWithoutLibvirtdTests {
         #expect(Finding.render([], colour: false).hasPrefix("No problems found"))
     }
 }
+
+@Suite struct ProgressBarTests {
+    @Test func theBarFillsWithThePercentAndNeverOverflows() {
+        #expect(ProgressBar.render(0, what: "Exporting web01", width: 10) == "[          ]   0% Exporting web01")
+        #expect(ProgressBar.render(45, what: "x", width: 10) == "[####      ]  45% x")
+        #expect(ProgressBar.render(100, what: "x", width: 10) == "[##########] 100% x")
+        #expect(ProgressBar.render(250, what: "x", width: 10) == "[##########] 100% x")
+    }
+
+    @Test func jobsAreNamedByNumberOrPath() throws {
+        #expect(try jobPath("7").rawValue == "/org/example/VMMS1/Job/7")
+        #expect(try jobPath("/org/example/VMMS1/Job/7").rawValue == "/org/example/VMMS1/Job/7")
+        #expect(throws: Failure.self) { try jobPath("seven") }
+    }
+}
