@@ -49,7 +49,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["DBus", "Spawn"], path: "Tests/TestSupport"),
         // `make bench`: vmms against libvirt-dbus on the same bus and libvirtd.
         .executableTarget(name: "vmms-bench", dependencies: [
-            "DBus", "Spawn",
+            "DBus", "Spawn", "Libvirt",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "DBusTests", dependencies: ["DBus", "TestSupport"]),

@@ -36,8 +36,11 @@ import Synchronization
 /// A caller allowed to read the host (a host-level read: Host properties, GetManagedObjects)
 /// needs no second check to read one VM: GetManagedObjects already hands it every property
 /// of every VM, so a per-VM check could refuse nothing it cannot read anyway. Its VM reads
-/// pass on the host grant. Callers who are not host readers (a user a rule gives one VM) are
-/// checked per VM with `vm.name` and `vm.uuid`, so per-VM delegation works as before.
+/// pass on the host grant, and the first read of an object by a caller with no grant yet asks
+/// polkit about the host read (no object details, no interaction) before the object's own:
+/// one check then covers every VM the caller reads. Callers who are not host readers (a user a
+/// rule gives one VM) are then checked per VM with `vm.name` and `vm.uuid`, so per-VM
+/// delegation works as before, at the price of that one extra check per object and 30 s.
 public final class PolkitAuthorizer: Authorizer {
     public static let readGrantLifetime: Duration = .seconds(30)
     /// How long polkitd may take to answer a check that asks nobody anything.
@@ -79,14 +82,16 @@ public final class PolkitAuthorizer: Authorizer {
         if uid == 0 { return }
 
         let interactive = call.allowsInteractiveAuthorization
-        let result: PolkitResult
-        do {
-            result = try await authority.check(subject: .systemBusName(call.sender), actionID: action.rawValue,
-                                               details: details.dictionary, allowUserInteraction: interactive, user: uid,
-                                               timeout: interactive ? Self.interactiveCheckTimeout : Self.checkTimeout)
-        } catch {
-            throw refusal(error, action, uid: uid, sender: call.sender)
+        if action == .read, !key.object.isEmpty {
+            // A host reader may read every object (see above): ask that first, without
+            // interaction, so one check covers every VM this caller goes on to read.
+            let host = AuthorizationDetails(verb: details.verb)
+            if try await check(call, .read, host, uid: uid, interactive: false).decision == .authorized {
+                remember(ReadGrantKey(sender: call.sender, object: ""))
+                return
+            }
         }
+        let result = try await check(call, action, details, uid: uid, interactive: interactive)
         switch result.decision {
         case .authorized:
             if action == .read { remember(key) }
@@ -95,6 +100,17 @@ public final class PolkitAuthorizer: Authorizer {
                 "\(action.rawValue) needs authentication; call again allowing interactive authorization")
         case .challenge, .notAuthorized:
             throw VMMSError.notAuthorized("uid \(uid) is not authorized for \(action.rawValue)")
+        }
+    }
+
+    private func check(_ call: MethodCall, _ action: Action, _ details: AuthorizationDetails, uid: UInt32,
+                       interactive: Bool) async throws -> PolkitResult {
+        do {
+            return try await authority.check(subject: .systemBusName(call.sender), actionID: action.rawValue,
+                                             details: details.dictionary, allowUserInteraction: interactive, user: uid,
+                                             timeout: interactive ? Self.interactiveCheckTimeout : Self.checkTimeout)
+        } catch {
+            throw refusal(error, action, uid: uid, sender: call.sender)
         }
     }
 

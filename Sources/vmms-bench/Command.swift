@@ -53,7 +53,7 @@ struct Cleanup: AsyncParsableCommand {
 struct Worker: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Internal: one client scenario, JSON on stdout.")
 
-    enum Mode: String, ExpressibleByArgument { case stateRead = "state-read", power, concurrency, probeLibvirt = "probe-libvirt" }
+    enum Mode: String, ExpressibleByArgument { case stateRead = "state-read", power, concurrency, probeLibvirt = "probe-libvirt", polkit }
 
     @Argument var mode: Mode
     @Option var path: String?
@@ -82,6 +82,10 @@ struct Worker: AsyncParsableCommand {
             data = try encoder.encode(try await vmmsConcurrency(clients: clients, seconds: seconds, powerNames: powerName))
         case .probeLibvirt:
             data = try encoder.encode(await probeLibvirtDBus())
+        case .polkit:
+            let bus = try DBusConnection(bus: .system)
+            defer { bus.close() }
+            data = try encoder.encode(try await measurePolkit(bus, iterations: iterations))
         }
         FileHandle.standardOutput.write(data)
     }

@@ -27,13 +27,20 @@ extension Runner {
         row("2. state read, root (vs libvirt-dbus GetState)", s.rootGet, s.libvirtGetState)
         row("2. Peer.Ping floor, \(s.user)", s.userPing, nil)
         row("2. state read, \(s.user) (vs libvirt-dbus GetState as root)", s.userGet, s.libvirtGetState)
+        row("2. Peer.Ping floor, \(s.user), python3-dbus", s.pythonPing, nil)
+        row("2. state read, \(s.user), python3-dbus", s.pythonGet, s.libvirtGetState)
         let p = r.power
         row("3. Pause+Resume (vmms: \(p.vmmsCaller), libvirt-dbus: root)", p.vmmsPair, p.libvirtPair)
         row("3.   Pause / Suspend", p.vmmsPause, p.libvirtSuspend)
         row("3.   Resume", p.vmmsResume, p.libvirtResume)
+        row("3. Pause+Resume (vmms: root, libvirt-dbus: root)", p.rootPair, p.libvirtPair)
+        row("3.   Pause / Suspend, root", p.rootPause, p.libvirtSuspend)
+        row("3.   Resume, root", p.rootResume, p.libvirtResume)
+        row("3. polkitd alone: CheckAuthorization vm.power as \(s.user)", p.polkitAlone, nil)
         let e = r.events
         row("4. virsh suspend/resume -> signal", e.vmms, e.libvirt)
         row("4.   (virsh's own wall time)", e.virshWall, nil)
+        row("4. libvirt's own event -> signal", e.vmmsFromLibvirtEvent, e.libvirtDBusFromLibvirtEvent)
         row("5. vmmsd start -> GetManagedObjects with N VMs", r.footprint.vmmsdReady, nil)
 
         var widths = [Int](repeating: 0, count: rows[0].count)

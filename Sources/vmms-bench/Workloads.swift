@@ -24,6 +24,27 @@ func measureVMMSStateRead(_ bus: DBusConnection, path: ObjectPath, iterations: I
     return samples
 }
 
+/// polkitd alone: CheckAuthorization of org.example.vmms1.vm.power for this process's own bus
+/// name, as vmmsd asks for every power call (details aside: only root may pass them), with
+/// no vmms in between. Its median is the floor vmms's power calls sit on for a non-root caller.
+func measurePolkit(_ bus: DBusConnection, iterations: Int) async throws -> [Double] {
+    let subject = DBusValue.structure([.string("system-bus-name"),
+                                       .dictionary(key: "s", value: "v", [.init(.string("name"), .variant(.string(bus.uniqueName)))])])
+    let body: [DBusValue] = [subject, .string("org.example.vmms1.vm.power"),
+                             .dictionary(key: "s", value: "s", []), .uint32(0), .string("")]
+    func check() async throws {
+        let reply = try await bus.call(destination: "org.freedesktop.PolicyKit1", path: "/org/freedesktop/PolicyKit1/Authority",
+                                       interface: "org.freedesktop.PolicyKit1.Authority", member: "CheckAuthorization", body)
+        guard case .structure(let fields)? = reply.first, fields.first?.boolean == true else {
+            throw BenchError("polkit did not authorize \(bus.uniqueName) for vm.power: \(reply)")
+        }
+    }
+    for _ in 0..<20 { try await check() }
+    var samples: [Double] = []
+    for _ in 0..<iterations { samples.append(try await timed { try await check() }) }
+    return samples
+}
+
 struct PowerSamples: Codable, Sendable {
     var pause: [Double] = []
     var resume: [Double] = []

@@ -1,4 +1,5 @@
 import DBus
+import Libvirt
 import Synchronization
 import TestSupport
 import Testing
@@ -135,5 +136,21 @@ import VMMSModel
         #expect(Paths.job(7).rawValue == "/org/example/VMMS1/Job/7")
         #expect(Paths.jobNumber(of: "/org/example/VMMS1/Job/7") == 7)
         #expect(Paths.vmUUID(of: Paths.checkpoint(vm: "0d3f1f1e-1111-2222-3333-444455556666", name: "x")) == nil)
+    }
+}
+
+/// Which libvirt events the monitor may show without reading libvirt back.
+@Suite struct EventReadingTests {
+    @Test func onlyAPlainResumeIsShownAsIsAndAPlainPauseReadsItsReason() {
+        let u = "6f1a6c3e-0000-4000-8000-000000000001"
+        #expect(VMMonitor.runStateFromEvent(.lifecycle(uuid: u, event: LifecycleEvent.resumed.rawValue, detail: 0)) == .known(.running))
+        #expect(VMMonitor.runStateFromEvent(.lifecycle(uuid: u, event: LifecycleEvent.suspended.rawValue, detail: 0)) == .stateOnly,
+                "a save or snapshot pauses with the same detail; only the reason tells")
+        // Resumed after a migration or a snapshot revert, suspended on an I/O error: read again.
+        #expect(VMMonitor.runStateFromEvent(.lifecycle(uuid: u, event: LifecycleEvent.resumed.rawValue, detail: 1)) == .read)
+        #expect(VMMonitor.runStateFromEvent(.lifecycle(uuid: u, event: LifecycleEvent.resumed.rawValue, detail: 2)) == .read)
+        #expect(VMMonitor.runStateFromEvent(.lifecycle(uuid: u, event: LifecycleEvent.suspended.rawValue, detail: 2)) == .read)
+        #expect(VMMonitor.runStateFromEvent(.lifecycle(uuid: u, event: LifecycleEvent.started.rawValue, detail: 0)) == .read)
+        #expect(VMMonitor.runStateFromEvent(.reboot(uuid: u)) == .read)
     }
 }

@@ -140,8 +140,52 @@ final class VMMonitor: Sendable {
             let uuid = event.uuid
             let full = Self.changesDefinition(event)
             if case .lifecycle = event, full { link.forgetDomain(uuid: uuid) }
-            Task { await self.refresh(uuid: uuid, full: full) }
+            switch Self.runStateFromEvent(event) {
+            case .known(let state):
+                vms.applyOutcome(uuid: uuid, state: state)
+            case .stateOnly:
+                Task { await self.refreshState(uuid: uuid) }
+            case .read:
+                Task { await self.refresh(uuid: uuid, full: full) }
+            }
         }
+    }
+
+    enum EventReading: Equatable {
+        /// The event says it all: shown without asking libvirt.
+        case known(VMState)
+        /// Only the state and its reason changed: one libvirt call (`refreshState`).
+        case stateOnly
+        /// Read the VM again (`refresh`).
+        case read
+    }
+
+    /// What a pause or resume needs to be shown: a resume (`RESUMED_UNPAUSED`) leaves the guest
+    /// running, nothing else changed; a pause (`SUSPENDED_PAUSED`) may be a user's pause or a
+    /// save or snapshot under way, which only the state's reason tells apart. Memory and start
+    /// time stay as they were in both. Everything else is read again.
+    static func runStateFromEvent(_ event: DomainEvent) -> EventReading {
+        guard case .lifecycle(_, let kind, let detail) = event, detail == 0 else { return .read }
+        switch LifecycleEvent(rawValue: kind) {
+        case .resumed: return .known(.running)
+        case .suspended: return .stateOnly
+        default: return .read
+        }
+    }
+
+    /// Reads only the domain's state and reason (one libvirt call) after a pause; anything
+    /// unexpected (not paused any more, an error) falls back to a full run-state refresh.
+    func refreshState(uuid: String) async {
+        let number = vms.beginReading()
+        let state = try? await link.run { connection -> VMState? in
+            let (state, reason) = try self.link.domain(uuid: uuid, on: connection).state()
+            return state == .paused ? VMState.from(libvirtState: state.rawValue, reason: reason, hasManagedSave: false) : nil
+        }
+        guard let state = state.flatMap({ $0 }), let memory = vms.record(uuid: uuid)?.memoryAssignedBytes else {
+            await refresh(uuid: uuid, full: false)
+            return
+        }
+        vms.apply(uuid: uuid, .runState(VMRunState(state: state, memoryAssignedBytes: memory)), number: number)
     }
 
     /// Whether an event may have changed the definition (then the VM is read in full) or only
