@@ -47,7 +47,9 @@ struct DebPackageTests {
     @Test(.timeLimit(.minutes(45)))
     func thePackagesHoldExactlyTheInstallLayout() async throws {
         let packages = try await DebBuild.shared.packages()
-        let layout = InstallTests().expectedLayout(prefix: "/usr")
+        // dh_compress gzips the manual page.
+        let layout = Dictionary(uniqueKeysWithValues: InstallTests().expectedLayout(prefix: "/usr")
+            .map { ($0.key.hasPrefix("/usr/share/man/") ? $0.key + ".gz" : $0.key, $0.value) })
         let cockpit = Set(layout.keys.filter { $0.hasPrefix("/usr/share/cockpit/") })
         let docs = { (package: String) in ["/usr/share/doc/\(package)/changelog.gz", "/usr/share/doc/\(package)/copyright"] }
         let expected = [
@@ -100,7 +102,7 @@ struct DebPackageTests {
         #expect(postinst.contains("systemd-sysusers") && postinst.contains("deb-systemd-helper")
                 && postinst.contains("[ -d /run/systemd/system ]"), "postinst lacks debhelper's sysusers/systemd snippets")
         let postrm = try String(contentsOfFile: root + "/DEBIAN/postrm", encoding: .utf8)
-        #expect(postrm.contains("rm -rf /var/lib/vmms"))
+        #expect(postrm.contains("find /var/lib/vmms") && postrm.contains("rmdir /var/lib/vmms"), "postrm does not clean /var/lib/vmms on purge")
     }
 
     /// Installs both packages into this machine with apt, checks the service, upgrades to a
@@ -117,8 +119,14 @@ struct DebPackageTests {
                   !FileManager.default.fileExists(atPath: "/usr/local/libexec/vmmsd") else {
                 throw TestFailure("vmms is installed under /usr/local by make install; `make uninstall` first")
             }
-            guard !FileManager.default.fileExists(atPath: "/var/lib/vmms"), !FileManager.default.fileExists(atPath: "/etc/vmms") else {
-                throw TestFailure("/var/lib/vmms or /etc/vmms exists: purging the package would remove it")
+            // Other real-stack tests leave /var/lib/vmms/machines (VirtualMachinePath's
+            // default) behind; anything else there would be somebody's state that purge removes.
+            let state = "/var/lib/vmms", machines = "/var/lib/vmms/machines"
+            let stateExisted = FileManager.default.fileExists(atPath: state)
+            let stateBefore = (try? FileManager.default.contentsOfDirectory(atPath: state)) ?? []
+            let machinesBefore = try? FileManager.default.contentsOfDirectory(atPath: machines)
+            guard stateBefore.allSatisfy({ $0 == "machines" }), !FileManager.default.fileExists(atPath: "/etc/vmms") else {
+                throw TestFailure("\(state) holds \(stateBefore) or /etc/vmms exists: purging the package would remove them")
             }
             try await InstallTests().waitUntilNameHasNoOwner(seconds: 60, why: "before installing the package")
             // scripts/stack.sh's copies of the policy and actions, which the package replaces
@@ -147,6 +155,15 @@ struct DebPackageTests {
                     let verify = try await runCommand("/usr/bin/systemd-analyze", ["verify", "/usr/lib/systemd/system/vmms.service"])
                     print("systemd-analyze verify vmms.service: \(verify.status)\n\(verify.stdout)\(verify.stderr)")
                     #expect(!verify.stderr.contains("vmms.service:"), "systemd-analyze verify complains about the unit: \(verify.stderr)")
+                }
+                if FileManager.default.isExecutableFile(atPath: "/usr/bin/systemd-analyze") {
+                    // The unit keeps the exposure score the README states (1.9 OK) or better.
+                    let security = try await runCommand("/usr/bin/systemd-analyze", ["security", "--offline=true",
+                                                                                       "/usr/lib/systemd/system/vmms.service"])
+                    let summary = security.stdout.split(separator: "\n").last { $0.contains("Overall exposure level") } ?? ""
+                    print("systemd-analyze security vmms.service: \(summary)")
+                    let score = summary.split(separator: " ").compactMap { Double($0) }.first
+                    #expect(score.map { $0 <= 1.9 } == true, "systemd-analyze security: \(summary)\(security.stderr)")
                 }
                 let action = try await runCommand("/usr/bin/pkaction", ["--action-id", "org.example.vmms1.read"])
                 #expect(action.status == 0 && action.stdout.contains("org.example.vmms1.read"), "pkaction: \(action.stdout)\(action.stderr)")
@@ -177,6 +194,15 @@ struct DebPackageTests {
                 #expect(try await virsh(["domid", vm]).stdout.trimmingCharacters(in: .whitespacesAndNewlines) == domainID,
                         "the VM was restarted by the upgrade")
                 try await waitUntilServiceLists(vm)
+
+                // State the service wrote (host settings) goes with purge; VM files stay.
+                try FileManager.default.createDirectory(atPath: "\(machines)/\(vm)", withIntermediateDirectories: true)
+                try "saved state\n".write(toFile: "\(machines)/\(vm)/\(vm).save", atomically: false, encoding: .utf8)
+                let settings = try await runCommand("/usr/bin/busctl", ["--system", "call", "org.example.VMMS1", "/org/example/VMMS1/Host",
+                    "org.freedesktop.DBus.Properties", "Set", "ssv", "org.example.VMMS1.Host", "VirtualHardDiskPath", "s", "\(machines)/\(vm)"])
+                #expect(settings.status == 0, "setting VirtualHardDiskPath: \(settings.stderr)")
+                let written = (try? FileManager.default.contentsOfDirectory(atPath: state)) ?? []
+                #expect(written.contains { $0 != "machines" }, "vmmsd wrote no state to \(state): \(written)")
             } catch {
                 failure = error
             }
@@ -191,7 +217,13 @@ struct DebPackageTests {
                 for path in installedFiles {
                     #expect(!FileManager.default.fileExists(atPath: path), "purge left \(path)")
                 }
-                for path in ["/var/lib/vmms", "/etc/vmms", "/usr/libexec/vmms", "/usr/share/cockpit/vmms",
+                let left = (try? FileManager.default.contentsOfDirectory(atPath: state)) ?? []
+                #expect(left == ["machines"], "purge left \(left) in \(state) (only the VM files in machines/ may stay)")
+                #expect(FileManager.default.fileExists(atPath: "\(machines)/\(vm)/\(vm).save"), "purge deleted a VM's files")
+                try? FileManager.default.removeItem(atPath: "\(machines)/\(vm)")
+                if machinesBefore == nil { rmdir(machines) }
+                if !stateExisted { rmdir(state) }
+                for path in ["/etc/vmms", "/usr/libexec/vmms", "/usr/share/cockpit/vmms",
                              "/etc/systemd/system/multi-user.target.wants/vmms.service"] {
                     #expect(!FileManager.default.fileExists(atPath: path), "purge left \(path)")
                 }
