@@ -20,7 +20,11 @@
 #   - vmmsd is not run by users: $(LIBEXECDIR)/vmms/vmmsd (PKGLIBEXECDIR); the unit's ExecStart=
 #     and the activation file's Exec= get that path (@PKGLIBEXECDIR@) at install time.
 #   - systemd's unit path and systemd-sysusers both include /usr/local/lib/..., so
-#     $(PREFIX)/lib/systemd/system and $(PREFIX)/lib/sysusers.d work for both prefixes.
+#     $(PREFIX)/lib/systemd/system and $(PREFIX)/lib/sysusers.d work for both prefixes. But
+#     PREFIX=/usr puts the unit in /lib/systemd/system: Debian 12's packages do (the move to
+#     /usr/lib came with Debian 13), and its debhelper (13.11) finds units only there, so the
+#     package's maintainer scripts would not enable, start and restart it otherwise. With
+#     merged /usr it is the same directory.
 #   - vmmsd reads /etc/vmms/vmmsd.conf (its --config default): keep SYSCONFDIR=/etc.
 #   - vmmsctl's completions: bash-completion and fish search every XDG data directory
 #     (/usr/local/share and /usr/share), so $(DATADIR)/bash-completion/completions and
@@ -46,7 +50,7 @@ DBUS_SYSTEM_SERVICESDIR ?= $(DATADIR)/dbus-1/system-services
 DBUS_POLICYDIR ?= $(if $(filter /usr,$(PREFIX)),/usr/share/dbus-1/system.d,$(SYSCONFDIR)/dbus-1/system.d)
 POLKIT_ACTIONDIR ?= /usr/share/polkit-1/actions
 POLKIT_RULESDIR ?= $(if $(filter /usr,$(PREFIX)),/usr/share/polkit-1/rules.d,$(SYSCONFDIR)/polkit-1/rules.d)
-SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSTEMDUNITDIR ?= $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,$(PREFIX)/lib/systemd/system)
 SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 VMMS_CONFDIR ?= $(SYSCONFDIR)/vmms
 COCKPITDIR ?= $(DATADIR)/cockpit/vmms

@@ -53,7 +53,7 @@ struct DebPackageTests {
         let cockpit = Set(layout.keys.filter { $0.hasPrefix("/usr/share/cockpit/") })
         let docs = { (package: String) in ["/usr/share/doc/\(package)/changelog.gz", "/usr/share/doc/\(package)/copyright"] }
         let expected = [
-            packages.vmms: Set(layout.keys).subtracting(cockpit).union(docs("vmms")),
+            packages.vmms: Set(layout.keys).subtracting(cockpit).union(docs("vmms")).union(["/usr/share/lintian/overrides/vmms"]),
             packages.cockpit: cockpit.union(docs("cockpit-vmms")),
         ]
         for (deb, files) in expected {
@@ -93,7 +93,7 @@ struct DebPackageTests {
             #expect(!needed.isEmpty && !needed.contains { $0.contains("swift") || $0.contains("Foundation") || $0.contains("dispatch") },
                     "\(binary) needs \(needed)")
         }
-        let unit = try String(contentsOfFile: root + "/usr/lib/systemd/system/vmms.service", encoding: .utf8)
+        let unit = try String(contentsOfFile: root + "/lib/systemd/system/vmms.service", encoding: .utf8)
         #expect(unit.contains("\nExecStart=/usr/libexec/vmms/vmmsd --system\n"))
         let activation = try String(contentsOfFile: root + "/usr/share/dbus-1/system-services/org.example.VMMS1.service", encoding: .utf8)
         #expect(activation.contains("\nExec=/usr/libexec/vmms/vmmsd --system\n"))
@@ -152,14 +152,14 @@ struct DebPackageTests {
                 #expect(FileManager.default.fileExists(atPath: "/etc/systemd/system/multi-user.target.wants/vmms.service"),
                         "dh_installsystemd did not enable vmms.service")
                 if FileManager.default.isExecutableFile(atPath: "/usr/bin/systemd-analyze") {
-                    let verify = try await runCommand("/usr/bin/systemd-analyze", ["verify", "/usr/lib/systemd/system/vmms.service"])
+                    let verify = try await runCommand("/usr/bin/systemd-analyze", ["verify", "/lib/systemd/system/vmms.service"])
                     print("systemd-analyze verify vmms.service: \(verify.status)\n\(verify.stdout)\(verify.stderr)")
                     #expect(!verify.stderr.contains("vmms.service:"), "systemd-analyze verify complains about the unit: \(verify.stderr)")
                 }
                 if FileManager.default.isExecutableFile(atPath: "/usr/bin/systemd-analyze") {
                     // The unit keeps the exposure score the README states (1.9 OK) or better.
                     let security = try await runCommand("/usr/bin/systemd-analyze", ["security", "--offline=true",
-                                                                                       "/usr/lib/systemd/system/vmms.service"])
+                                                                                       "/lib/systemd/system/vmms.service"])
                     let summary = security.stdout.split(separator: "\n").last { $0.contains("Overall exposure level") } ?? ""
                     print("systemd-analyze security vmms.service: \(summary)")
                     let score = summary.split(separator: " ").compactMap { Double($0) }.first
@@ -179,6 +179,7 @@ struct DebPackageTests {
                 try await defineAndStart(vm)
                 let domainID = try await virsh(["domid", vm]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
                 try await waitUntilServiceLists(vm)
+                try FileManager.default.createDirectory(atPath: bumped, withIntermediateDirectories: true)
                 try await check("/usr/bin/dpkg-deb", ["-R", packages.vmms, bumped + "/root"])
                 let controlFile = bumped + "/root/DEBIAN/control"
                 let control = try String(contentsOfFile: controlFile, encoding: .utf8)
@@ -212,8 +213,8 @@ struct DebPackageTests {
                 try await removeDomain(vm)
                 try? FileManager.default.removeItem(atPath: bumped)
                 try await apt(["purge", "vmms", "cockpit-vmms"])
-                #expect(try await installedVersion("vmms") == nil && (try await dpkgStatus("vmms")) == nil,
-                        "dpkg still knows vmms after purge")
+                let status = try await dpkgStatus("vmms")
+                #expect(status == nil, "dpkg still knows vmms after purge: \(status ?? "")")
                 for path in installedFiles {
                     #expect(!FileManager.default.fileExists(atPath: path), "purge left \(path)")
                 }
@@ -232,7 +233,9 @@ struct DebPackageTests {
                 if failure == nil { failure = error }
             }
             for (path, data) in saved where !FileManager.default.fileExists(atPath: path) {
-                FileManager.default.createFile(atPath: path, contents: data, attributes: [.posixPermissions: 0o644])
+                if !FileManager.default.createFile(atPath: path, contents: data, attributes: [.posixPermissions: 0o644]) {
+                    Issue.record("could not restore scripts/stack.sh's \(path)")
+                }
             }
             _ = try? await runCommand("/usr/bin/dbus-send", ["--system", "--print-reply", "--dest=org.freedesktop.DBus",
                                                              "/org/freedesktop/DBus", "org.freedesktop.DBus.ReloadConfig"])

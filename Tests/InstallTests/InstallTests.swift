@@ -212,7 +212,8 @@ struct InstallTests {
                 .substituted("dbus/org.example.VMMS1.service", "Exec=\(libexec)/vmmsd --system"),
             "/usr/share/polkit-1/actions/org.example.vmms1.policy": .copy("polkit/org.example.vmms1.policy"),
             rulesDirectory + "/50-org.example.vmms1.rules": .copy("polkit/50-org.example.vmms1.rules"),
-            prefix + "/lib/systemd/system/vmms.service":
+            // Debian 12 (and its debhelper) keeps units in /lib/systemd/system.
+            (prefix == "/usr" ? "/lib" : prefix) + "/lib/systemd/system/vmms.service":
                 .substituted("systemd/vmms.service", "ExecStart=\(libexec)/vmmsd --system"),
             prefix + "/lib/sysusers.d/vmms.conf": .copy("systemd/vmms-sysusers.conf"),
             "/etc/vmms/vmmsd.conf": .copy("etc/vmmsd.conf"),
