@@ -213,7 +213,7 @@ struct InstallTests {
             "/usr/share/polkit-1/actions/org.example.vmms1.policy": .copy("polkit/org.example.vmms1.policy"),
             rulesDirectory + "/50-org.example.vmms1.rules": .copy("polkit/50-org.example.vmms1.rules"),
             // Debian 12 (and its debhelper) keeps units in /lib/systemd/system.
-            (prefix == "/usr" ? "/lib" : prefix) + "/lib/systemd/system/vmms.service":
+            (prefix == "/usr" ? "" : prefix) + "/lib/systemd/system/vmms.service":
                 .substituted("systemd/vmms.service", "ExecStart=\(libexec)/vmmsd --system"),
             prefix + "/lib/sysusers.d/vmms.conf": .copy("systemd/vmms-sysusers.conf"),
             "/etc/vmms/vmmsd.conf": .copy("etc/vmmsd.conf"),
