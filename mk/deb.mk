@@ -5,6 +5,7 @@
 #                              (+ .buildinfo, .changes), then lintian on them
 #   make deb DEB_DIST=/tmp/x   somewhere else
 #   make deb-version-check     only: debian/changelog and ServiceVersion agree
+#   make deb-clean             removes dist/ (not another DEB_DIST), .build-deb and debian/'s build products (make clean too)
 #
 # The version lives in three places that must agree: ServiceVersion.current (what
 # Host.ServiceVersion reports), vmmsctl's `version:` (vmmsctl --version; vmmsctl does not link
@@ -19,7 +20,13 @@ DEB_SWIFT ?= $(or $(shell command -v $(SWIFT) 2>/dev/null),/opt/swift/usr/bin/sw
 VMMS_SERVICE_VERSION_FILE ?= Sources/VMMSService/Host/HostInterface.swift
 VMMSCTL_VERSION_FILE ?= Sources/vmmsctl/VMMSCtl.swift
 
-.PHONY: deb deb-deps deb-version-check
+.PHONY: deb deb-deps deb-version-check deb-clean
+
+# make clean also removes the packages, the release build and dpkg-buildpackage's leftovers.
+clean: deb-clean
+deb-clean:
+	rm -rf .build-deb dist debian/.debhelper debian/tmp debian/vmms debian/cockpit-vmms debian/files \
+	  debian/*.substvars debian/*.debhelper debian/*.debhelper.log debian/debhelper-build-stamp
 
 # The Makefile's deps recipe, run by a sub-make for the build and packaging tools (not the
 # test stack); in that sub-make DEPS_STAMP is this stamp, and its rule is the Makefile's.
