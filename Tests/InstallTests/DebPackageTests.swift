@@ -70,7 +70,7 @@ struct DebPackageTests {
         let control = try await field(packages.vmms, ["Version", "Architecture", "Depends", "Recommends"])
         #expect(control["Version"] == DebBuild.changelogVersion() && control["Architecture"] == "amd64", "\(control)")
         let depends = control["Depends"] ?? ""
-        for library in ["libc6", "libdbus-1-3", "libvirt0"] {
+        for library in ["libc6", "libdbus-1-3", "libvirt0", "default-dbus-system-bus | dbus-system-bus"] {
             #expect(depends.contains(library), "Depends lacks \(library): \(depends)")
         }
         #expect(!depends.lowercased().contains("swift"), "Depends names Swift: \(depends)")
@@ -173,6 +173,7 @@ struct DebPackageTests {
                 // postinst started the service (D-Bus activation here, no systemd): the bus
                 // loaded the package's policy, or vmmsd could not own its name.
                 let first = try await servicePID()
+                #expect(try await activatable(), "the bus does not list org.example.VMMS1 as activatable after install")
                 #expect(try await property("ServiceVersion") == "s \"\(version)\"")
 
                 // A VM runs through the upgrade, untouched; the new vmmsd finds it.
@@ -229,6 +230,8 @@ struct DebPackageTests {
                     #expect(!FileManager.default.fileExists(atPath: path), "purge left \(path)")
                 }
                 #expect(try await ownerPID() == nil, "org.example.VMMS1 still has an owner after purge")
+                let stillActivatable = try await activatable()
+                #expect(!stillActivatable, "org.example.VMMS1 is still activatable after purge")
             } catch {
                 if failure == nil { failure = error }
             }
@@ -316,6 +319,11 @@ struct DebPackageTests {
         let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe")) ?? "?"
         #expect(executable == "/usr/libexec/vmms/vmmsd", "the owner of org.example.VMMS1 (pid \(pid)) runs \(executable)")
         return pid
+    }
+
+    func activatable() async throws -> Bool {
+        try await check("/usr/bin/busctl", ["--system", "call", "org.freedesktop.DBus", "/org/freedesktop/DBus",
+            "org.freedesktop.DBus", "ListActivatableNames"]).stdout.contains("\"org.example.VMMS1\"")
     }
 
     func property(_ name: String) async throws -> String {
