@@ -188,7 +188,12 @@ struct DebPackageTests {
                     .write(toFile: controlFile, atomically: false, encoding: .utf8)
                 let newer = bumped + "/vmms_\(version)+upgrade1_amd64.deb"
                 try await check("/usr/bin/dpkg-deb", ["--root-owner-group", "-b", bumped + "/root", newer])
+                // An administrator's edit of the conffile survives the upgrade.
+                let config = "/etc/vmms/vmmsd.conf"
+                let edited = try String(contentsOfFile: config, encoding: .utf8) + "# edited by DebPackageTests\n"
+                try edited.write(toFile: config, atomically: false, encoding: .utf8)
                 try await apt(["install", newer])
+                #expect(try String(contentsOfFile: config, encoding: .utf8) == edited, "the upgrade replaced the edited \(config)")
                 #expect(try await installedVersion("vmms") == version + "+upgrade1")
                 let second = try await servicePID()
                 #expect(second != first, "vmmsd (pid \(first)) was not restarted by the upgrade")
@@ -205,6 +210,13 @@ struct DebPackageTests {
                 #expect(settings.status == 0, "setting VirtualHardDiskPath: \(settings.stderr)")
                 let written = (try? FileManager.default.contentsOfDirectory(atPath: state)) ?? []
                 #expect(written.contains { $0 != "machines" }, "vmmsd wrote no state to \(state): \(written)")
+
+                // remove: the service stops, the programs go, configuration and state stay.
+                try await apt(["remove", "vmms", "cockpit-vmms"])
+                #expect(try await ownerPID() == nil, "org.example.VMMS1 still has an owner after remove")
+                #expect(!FileManager.default.fileExists(atPath: "/usr/libexec/vmms/vmmsd") && !FileManager.default.fileExists(atPath: "/usr/bin/vmmsctl"))
+                #expect(FileManager.default.fileExists(atPath: config), "remove deleted the conffile \(config)")
+                #expect((try? FileManager.default.contentsOfDirectory(atPath: state)) == written, "remove changed \(state)")
             } catch {
                 failure = error
             }
