@@ -57,3 +57,6 @@ clean:
 
 # make install / make uninstall [PREFIX=/usr/local] [DESTDIR=] [VMMSD_BIN=...]: see mk/install.mk
 include $(CURDIR)/mk/install.mk
+
+# make deb [DEB_DIST=dist]: Debian packages vmms and cockpit-vmms from debian/: see mk/deb.mk
+include $(CURDIR)/mk/deb.mk

@@ -9,14 +9,22 @@
 # Where the files go is decided by the programs that read them, not only by PREFIX
 # (checked on Debian 12):
 #   - dbus-daemon reads bus policies from /usr/share/dbus-1/system.d and /etc/dbus-1/system.d
-#     only, so the policy goes to $(SYSCONFDIR)/dbus-1/system.d. Its activation files are
+#     only, so the policy goes to /usr/share/dbus-1/system.d for PREFIX=/usr (where Debian
+#     packages put theirs, debian/) and to $(SYSCONFDIR)/dbus-1/system.d otherwise. Its activation files are
 #     searched in /usr/local/share/dbus-1/system-services, /usr/share/... and /lib/...
 #     (<standard_system_servicedirs/>), so $(DATADIR)/dbus-1/system-services works for
 #     PREFIX=/usr/local and /usr.
 #   - polkitd (122) reads actions from /usr/share/polkit-1/actions only (compiled in),
-#     whatever the prefix; rules from /etc/polkit-1/rules.d and /usr/share/polkit-1/rules.d.
+#     whatever the prefix; rules from /etc/polkit-1/rules.d and /usr/share/polkit-1/rules.d:
+#     the rules go to /usr/share/polkit-1/rules.d for PREFIX=/usr, /etc/polkit-1/rules.d otherwise.
+#   - vmmsd is not run by users: $(LIBEXECDIR)/vmms/vmmsd (PKGLIBEXECDIR); the unit's ExecStart=
+#     and the activation file's Exec= get that path (@PKGLIBEXECDIR@) at install time.
 #   - systemd's unit path and systemd-sysusers both include /usr/local/lib/..., so
-#     $(PREFIX)/lib/systemd/system and $(PREFIX)/lib/sysusers.d work for both prefixes.
+#     $(PREFIX)/lib/systemd/system and $(PREFIX)/lib/sysusers.d work for both prefixes. But
+#     PREFIX=/usr puts the unit in /lib/systemd/system: Debian 12's packages do (the move to
+#     /usr/lib came with Debian 13), and its debhelper (13.11) finds units only there, so the
+#     package's maintainer scripts would not enable, start and restart it otherwise. With
+#     merged /usr it is the same directory.
 #   - vmmsd reads /etc/vmms/vmmsd.conf (its --config default): keep SYSCONFDIR=/etc.
 #   - vmmsctl's completions: bash-completion and fish search every XDG data directory
 #     (/usr/local/share and /usr/share), so $(DATADIR)/bash-completion/completions and
@@ -30,6 +38,7 @@
 DESTDIR ?=
 BINDIR ?= $(PREFIX)/bin
 LIBEXECDIR ?= $(PREFIX)/libexec
+PKGLIBEXECDIR ?= $(LIBEXECDIR)/vmms
 DATADIR ?= $(PREFIX)/share
 MANDIR ?= $(DATADIR)/man
 BASH_COMPLETIONSDIR ?= $(DATADIR)/bash-completion/completions
@@ -38,10 +47,10 @@ FISH_COMPLETIONSDIR ?= $(DATADIR)/fish/vendor_completions.d
 SYSCONFDIR ?= /etc
 DBUS_INTERFACESDIR ?= $(DATADIR)/dbus-1/interfaces
 DBUS_SYSTEM_SERVICESDIR ?= $(DATADIR)/dbus-1/system-services
-DBUS_POLICYDIR ?= $(SYSCONFDIR)/dbus-1/system.d
+DBUS_POLICYDIR ?= $(if $(filter /usr,$(PREFIX)),/usr/share/dbus-1/system.d,$(SYSCONFDIR)/dbus-1/system.d)
 POLKIT_ACTIONDIR ?= /usr/share/polkit-1/actions
-POLKIT_RULESDIR ?= $(SYSCONFDIR)/polkit-1/rules.d
-SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+POLKIT_RULESDIR ?= $(if $(filter /usr,$(PREFIX)),/usr/share/polkit-1/rules.d,$(SYSCONFDIR)/polkit-1/rules.d)
+SYSTEMDUNITDIR ?= $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,$(PREFIX)/lib/systemd/system)
 SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 VMMS_CONFDIR ?= $(SYSCONFDIR)/vmms
 COCKPITDIR ?= $(DATADIR)/cockpit/vmms
@@ -60,13 +69,13 @@ VMMS_ADMIN_GROUP := vmms-admins
 #           release build), 0755
 #   gen     what `vmmsctl SOURCE` prints (completion scripts, the man page), 0644
 #   data    copied as is, 0644
-#   subst   copied with @LIBEXECDIR@ replaced, 0644
+#   subst   copied with @PKGLIBEXECDIR@ replaced, 0644
 #   config  installed only if absent, removed only while identical to SOURCE, 0644
 VMMS_INTERFACE_XML = $(sort $(wildcard dbus/org.example.VMMS1.*.xml))
 # The Cockpit page: every file of cockpit/ (manifest, HTML, modules, CSS), none generated.
 VMMS_COCKPIT_FILES = $(sort $(wildcard cockpit/*))
 VMMS_INSTALL_FILES = \
-	bin:vmmsd:$(LIBEXECDIR)/vmmsd \
+	bin:vmmsd:$(PKGLIBEXECDIR)/vmmsd \
 	bin:vmmsctl:$(BINDIR)/vmmsctl \
 	gen:--generate-completion-script=bash:$(BASH_COMPLETIONSDIR)/vmmsctl \
 	gen:--generate-completion-script=zsh:$(ZSH_COMPLETIONSDIR)/_vmmsctl \
@@ -122,7 +131,7 @@ install: $(if $(VMMSD_BIN),,vmmsd-release) $(if $(VMMSCTL_BIN),,vmmsctl-release)
 	            [ -s "$$tmp" ] || { echo "install: vmmsctl $$src printed nothing" >&2; exit 1; }; \
 	            install -D -m 0644 "$$tmp" "$$target" ;; \
 	    data)   install -D -m 0644 "$$src" "$$target" ;; \
-	    subst)  sed 's|@LIBEXECDIR@|$(LIBEXECDIR)|g' "$$src" >"$$tmp"; \
+	    subst)  sed 's|@PKGLIBEXECDIR@|$(PKGLIBEXECDIR)|g' "$$src" >"$$tmp"; \
 	            if grep -n '@[A-Z_]*@' "$$tmp" >&2; then echo "install: unreplaced placeholder in $$src" >&2; exit 1; fi; \
 	            install -D -m 0644 "$$tmp" "$$target" ;; \
 	    config) if [ -e "$$target" ]; then echo "install: keeping existing $$target"; continue; fi; \
@@ -156,7 +165,7 @@ uninstall:
 	  rm -f "$$target"; \
 	  echo "uninstall: removed $$target"; \
 	done; \
-	for dir in '$(DESTDIR)$(VMMS_CONFDIR)' '$(DESTDIR)$(COCKPITDIR)'; do \
+	for dir in '$(DESTDIR)$(VMMS_CONFDIR)' '$(DESTDIR)$(COCKPITDIR)' '$(DESTDIR)$(PKGLIBEXECDIR)'; do \
 	  if [ -d "$$dir" ]; then rmdir --ignore-fail-on-non-empty "$$dir"; fi; \
 	done; \
 	if [ -z '$(DESTDIR)' ]; then $(VMMS_RELOAD_SYSTEM_BUS); fi

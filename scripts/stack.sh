@@ -36,6 +36,8 @@ PACKAGES=(dbus-daemon dbus-bin polkitd libvirt-daemon-system libvirt-clients
           libvirt-daemon-driver-storage-iscsi-direct qemu-block-extra libiscsi-bin tgt
           openssh-server openssh-client systemd bsdutils python3-dbus python3-gi
           cockpit-ws cockpit-bridge cockpit-system chromium chromium-driver python3-selenium)
+# The Debian packaging tools, for Tests/InstallTests/DebPackageTests (make deb, lintian).
+PACKAGES+=(debhelper dpkg-dev fakeroot lintian)
 
 log()  { printf 'stack: %s\n' "$*"; }
 die()  { printf 'stack: error: %s\n' "$*" >&2; exit 1; }

@@ -20,7 +20,7 @@ struct VMMSCtl: AsyncParsableCommand {
 
             JSON (--json on list, show, disk list, host get): \(Views.jsonSummary)
             """,
-        version: "0.1.0",
+        version: "0.2.0",   // = ServiceVersion.current and debian/changelog: `make deb-version-check`
         groupedSubcommands: [
             CommandGroup(name: "Inventory", subcommands: [List.self, Show.self]),
             CommandGroup(name: "Power", subcommands: [Start.self, Stop.self, Save.self, Pause.self, Resume.self,

@@ -28,7 +28,7 @@ struct InstallTests {
             let binary: String? = if case .binary(let built) = source { built } else { nil }
             #expect(try mode(of: full) == (binary != nil ? 0o755 : 0o644), "mode of \(path)")
             let text = binary != nil ? "" : try String(contentsOfFile: full, encoding: .utf8)
-            #expect(!text.contains("@LIBEXECDIR@"), "\(path) still has the @LIBEXECDIR@ placeholder")
+            #expect(!text.contains("@PKGLIBEXECDIR@"), "\(path) still has the @PKGLIBEXECDIR@ placeholder")
             switch source {
             case .binary(let built):
                 #expect(try await runCommand("/usr/bin/cmp", ["-s", built, full]).status == 0, "\(path) is not \(built)")
@@ -40,7 +40,7 @@ struct InstallTests {
                 #expect(text == (try String(contentsOfFile: repositoryRoot + "/" + file, encoding: .utf8)), "\(path) differs from \(file)")
             case .substituted(let file, let execLine):
                 let original = try String(contentsOfFile: repositoryRoot + "/" + file, encoding: .utf8)
-                #expect(text == original.replacingOccurrences(of: "@LIBEXECDIR@", with: prefix + "/libexec"), "\(path)")
+                #expect(text == original.replacingOccurrences(of: "@PKGLIBEXECDIR@", with: prefix + "/libexec/vmms"), "\(path)")
                 #expect(text.split(separator: "\n").contains { $0 == execLine }, "\(path) has no line \(execLine)")
             }
         }
@@ -84,7 +84,7 @@ struct InstallTests {
     @Test(.enabled(if: realStackAvailable, realStackReason), .timeLimit(.minutes(15)))
     func installedServiceIsStartedByDBusActivation() async throws {
         try await SystemBusNameLock.with {
-            let installed = "/usr/local/libexec/vmmsd"
+            let installed = "/usr/local/libexec/vmms/vmmsd"
             // polkitd reads actions only from /usr/share/polkit-1/actions, and its rules from
             // /etc/polkit-1/rules.d: the very files scripts/stack.sh installed, which the other
             // real-stack tests rely on. Redirect those two so uninstall cannot remove them.
@@ -185,14 +185,18 @@ struct InstallTests {
         /// What `vmmsctl ARGUMENT` prints (completion scripts, the man page).
         case generated(String)
         case copy(String)
-        /// Copied with @LIBEXECDIR@ replaced; must contain this exact line.
+        /// Copied with @PKGLIBEXECDIR@ replaced; must contain this exact line.
         case substituted(String, String)
     }
 
     /// Every file `make install PREFIX=prefix` creates (SYSCONFDIR and the polkit action
-    /// directory keep their defaults), keyed by absolute path without DESTDIR.
+    /// directory keep their defaults), keyed by absolute path without DESTDIR. PREFIX=/usr is
+    /// the Debian packages' layout (debian/): bus policy and polkit rules under /usr/share.
     func expectedLayout(prefix: String) -> [String: Source] {
-        let libexec = prefix + "/libexec"
+        let libexec = prefix + "/libexec/vmms"
+        // dbus-daemon and polkitd read /usr/share/… and /etc/…, never /usr/local/share/….
+        let policyDirectory = prefix == "/usr" ? "/usr/share/dbus-1/system.d" : "/etc/dbus-1/system.d"
+        let rulesDirectory = prefix == "/usr" ? "/usr/share/polkit-1/rules.d" : "/etc/polkit-1/rules.d"
         let share = prefix + "/share"
         var layout: [String: Source] = [
             libexec + "/vmmsd": .binary(builtVMMSD),
@@ -203,12 +207,13 @@ struct InstallTests {
                 .generated("--generate-completion-script=zsh"),
             share + "/fish/vendor_completions.d/vmmsctl.fish": .generated("--generate-completion-script=fish"),
             share + "/man/man1/vmmsctl.1": .generated("--generate-manual"),
-            "/etc/dbus-1/system.d/org.example.VMMS1.conf": .copy("dbus/org.example.VMMS1.conf"),
+            policyDirectory + "/org.example.VMMS1.conf": .copy("dbus/org.example.VMMS1.conf"),
             prefix + "/share/dbus-1/system-services/org.example.VMMS1.service":
                 .substituted("dbus/org.example.VMMS1.service", "Exec=\(libexec)/vmmsd --system"),
             "/usr/share/polkit-1/actions/org.example.vmms1.policy": .copy("polkit/org.example.vmms1.policy"),
-            "/etc/polkit-1/rules.d/50-org.example.vmms1.rules": .copy("polkit/50-org.example.vmms1.rules"),
-            prefix + "/lib/systemd/system/vmms.service":
+            rulesDirectory + "/50-org.example.vmms1.rules": .copy("polkit/50-org.example.vmms1.rules"),
+            // Debian 12 (and its debhelper) keeps units in /lib/systemd/system.
+            (prefix == "/usr" ? "" : prefix) + "/lib/systemd/system/vmms.service":
                 .substituted("systemd/vmms.service", "ExecStart=\(libexec)/vmmsd --system"),
             prefix + "/lib/sysusers.d/vmms.conf": .copy("systemd/vmms-sysusers.conf"),
             "/etc/vmms/vmmsd.conf": .copy("etc/vmmsd.conf"),
@@ -228,7 +233,7 @@ struct InstallTests {
     /// calling make or from the environment), and fails with its output if it fails.
     @discardableResult
     func make(_ arguments: [String]) async throws -> CommandResult {
-        let inherited: Set<String> = ["MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEFILES", "DESTDIR", "PREFIX", "LIBEXECDIR",
+        let inherited: Set<String> = ["MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEFILES", "DESTDIR", "PREFIX", "LIBEXECDIR", "PKGLIBEXECDIR",
             "DATADIR", "SYSCONFDIR", "DBUS_INTERFACESDIR", "DBUS_SYSTEM_SERVICESDIR", "DBUS_POLICYDIR", "POLKIT_ACTIONDIR",
             "POLKIT_RULESDIR", "SYSTEMDUNITDIR", "SYSUSERSDIR", "VMMS_CONFDIR", "VMMSD_BIN", "SWIFT_BUILD_FLAGS",
             "BINDIR", "MANDIR", "BASH_COMPLETIONSDIR", "ZSH_COMPLETIONSDIR", "FISH_COMPLETIONSDIR", "VMMSCTL_BIN"]
