@@ -89,6 +89,12 @@ public enum SANXML {
         public var unit: Int
         /// `sda`, `sdb`, …
         public var device: String
+
+        public init(controller: Int, unit: Int, device: String) {
+            self.controller = controller
+            self.unit = unit
+            self.device = device
+        }
     }
 
     /// A disk on one LUN of `san`, at `address`. An iSCSI LUN of a libiscsi pool is a network

@@ -67,7 +67,7 @@ enum SANProbe {
     static func unreachable(_ san: SANRecord, libvirt error: LibvirtError, inactive: Bool) -> VMMSError {
         let what = describe(libvirtMessage: error.message)
         let state = inactive ? "; the SAN \(san.name) is inactive until the target answers and Refresh is called" : ""
-        return .failed("the iSCSI target \(san.target) at \(san.portal) \(what)\(state) (libvirt: \(error.message))")
+        return .failed("the iSCSI target \(san.target) at \(san.portal) \(what)\(state) (libvirt: \(error.message.trimmingCharacters(in: .whitespacesAndNewlines)))")
     }
 
     /// libiscsi's messages in words that say what to check.

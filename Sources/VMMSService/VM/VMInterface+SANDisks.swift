@@ -96,3 +96,23 @@ extension VMInterface {
         }
     }
 }
+
+extension Services {
+    /// A VM that does not start because QEMU cannot log in to an iSCSI LUN fails with an
+    /// error naming the SAN, its target and portal (libiscsi says "Can not reconnect right now").
+    func explainingLUNFailure<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as LibvirtError where error.message.contains("iSCSI: Failed to connect") {
+            let message = error.message
+            guard let san = sans.records.first(where: { message.contains("\"target\":\"\($0.target)\"") }) else { throw error }
+            // libvirt learns that the target is gone only when it reads the pool again, which
+            // then stops it: the SAN shows Active false until a Refresh finds the target back.
+            let uuid = san.uuid
+            _ = try? await link.run { connection in try? connection.pool(uuid: uuid).refresh() }
+            await sanMonitor.refresh(uuid: uuid)
+            throw VMMSError.failed("a hard disk is a LUN of the SAN \(san.name), whose iSCSI target \(san.target) at \(san.portal) "
+                + "does not answer; start the target (then Refresh the SAN) or remove the disk (libvirt: \(message.trimmingCharacters(in: .whitespacesAndNewlines)))")
+        }
+    }
+}
