@@ -229,6 +229,9 @@ struct SANTests {
                 await expectDBusError(DBusError.Name.invalidArgs, "deleting a LUN's file") {
                     _ = try await client.call(p1, Self.vm, "RemoveHardDisk", [.string(source1), .vardict(["DeleteFile": .boolean(true)])])
                 }
+                await expectDBusError(DBusError.Name.invalidArgs, "Shared while the other VM has the LUN unshared") {
+                    _ = try await client.call(p2, Self.vm, "AddHardDisk", [.vardict(["SAN": .objectPath(path), "LUN": .string("unit:0:0:1"), "Shared": .boolean(true)])])
+                }
                 #expect(try await add(p2, "unit:0:0:2") == source2, "free again for the second VM")
                 await expectDBusError(DBusError.Name.invalidArgs, "a LUN the SAN does not have") { _ = try await add(p2, "unit:0:0:9") }
 
@@ -313,6 +316,45 @@ struct SANTests {
                                                 [Names.unique("badsan"), "Tape", "0"])
             #expect(!unknown.ok && unknown.output.contains("unknown SAN type"), "\(unknown.output)")
             #expect(try await Self.poolNames() == before, "a failed CreateSAN left a pool")
+        } }
+    }
+}
+
+extension SANTests {
+    /// vmmsd killed right after libvirt defined the pool: the restarted service finds the
+    /// journal entry and removes the pool, so no half-made SAN survives `kill -9`.
+    @Test func aCrashDuringCreateSANLeavesNoPool() async throws {
+        try await SystemBusNameLock.with { try await Target.with(luns: [(1, 8)]) { target in
+            let name = Names.unique("crashsan")
+            do {
+                let state = NSTemporaryDirectory() + "vmms-system-\(UUID().uuidString)"
+                let crashing = try await SystemVMMSD(stateDirectory: state, environment: ["VMMSD_TEST_CRASH_AT": "CreateSAN.defined"])
+                let outcome = try await Self.createSAN("root", name, portal: "127.0.0.1:\(target.port)", target: target.iqn)
+                #expect(!outcome.ok, "CreateSAN replied although vmmsd should have died: \(outcome.output)")
+                for _ in 0..<100 where crashing.process.exitStatusIfExited() == nil { try await Task.sleep(for: .milliseconds(100)) }
+                #expect(crashing.process.exitStatusIfExited() == 128 + SIGKILL, "vmmsd did not die at CreateSAN.defined: \(crashing.log)")
+                crashing.stop()
+                #expect(try await Self.poolNames().contains(name), "the crash point comes after libvirt defined the pool")
+
+                let restarted = try await SystemVMMSD(stateDirectory: state)
+                defer { restarted.stop() }
+                var gone = false
+                for _ in 0..<100 where !gone {
+                    gone = !(try await Self.poolNames().contains(name))
+                    if !gone { try await Task.sleep(for: .milliseconds(100)) }
+                }
+                #expect(gone, "the pool of the interrupted CreateSAN is still defined")
+                #expect(((try? FileManager.default.contentsOfDirectory(atPath: state + "/journal")) ?? []).isEmpty)
+                let again = try await Self.createSAN("root", name, portal: "127.0.0.1:\(target.port)", target: target.iqn)
+                #expect(again.ok, "\(again.output)")
+                _ = try await TestSupport.busctl(as: "root", ["call", "org.example.VMMS1", again.output.split(separator: "\"").dropFirst().first.map(String.init) ?? "/",
+                                                              "org.example.VMMS1.SAN", "Delete"])
+                #expect(!(try await Self.poolNames().contains(name)))
+            } catch {
+                await Self.cleanUp(vms: [], pool: name)
+                throw error
+            }
+            await Self.cleanUp(vms: [], pool: name)
         } }
     }
 }
