@@ -288,7 +288,7 @@ struct SANTests {
         } }
     }
 
-    @Test func badPortalsTargetsAndUnreachableTargetsLeaveNoPool() async throws {
+    @Test func badPortalsTargetsAndUnreachableTargetsLeaveNoPoolAndVirshPoolsAreSANs() async throws {
         try await SystemBusNameLock.with { try await Target.with(luns: [(1, 8)]) { target in
             let service = try await SystemVMMSD()
             defer { service.stop() }
@@ -316,6 +316,40 @@ struct SANTests {
                                                 [Names.unique("badsan"), "Tape", "0"])
             #expect(!unknown.ok && unknown.output.contains("unknown SAN type"), "\(unknown.output)")
             #expect(try await Self.poolNames() == before, "a failed CreateSAN left a pool")
+
+            // A pool defined with virsh behind the service's back is a SAN too, and follows
+            // libvirt's pool events.
+            let client = Client(bus: try DBusConnection(bus: .system))
+            defer { client.bus.close() }
+            let foreign = Names.unique("virshsan")
+            let xml = NSTemporaryDirectory() + foreign + ".xml"
+            try """
+            <pool type='iscsi-direct'><name>\(foreign)</name><source><host name='127.0.0.1' port='\(target.port)'/>\
+            <device path='\(target.iqn)'/><initiator><iqn name='iqn.2026-12.test.vmms:virsh'/></initiator></source></pool>
+            """.write(toFile: xml, atomically: true, encoding: .utf8)
+            defer { try? FileManager.default.removeItem(atPath: xml) }
+            do {
+                #expect(try await virsh(["pool-define", xml]).status == 0)
+                #expect(try await virsh(["pool-start", foreign]).status == 0)
+                let path = SANPaths.object(foreign)
+                var luns: [(String, String, UInt64)] = []
+                for _ in 0..<100 where luns.isEmpty {
+                    luns = (try? await Self.luns(client, path)) ?? []
+                    if luns.isEmpty { try await Task.sleep(for: .milliseconds(100)) }
+                }
+                #expect(luns.map(\.2) == [8 * Self.mib], "\(luns)")
+                #expect(try await virsh(["pool-destroy", foreign]).status == 0)
+                var active: Bool? = true
+                for _ in 0..<100 where active != false {
+                    active = try await Self.active(client, path)
+                    if active != false { try await Task.sleep(for: .milliseconds(100)) }
+                }
+                #expect(active == false, "pool-destroy behind the service's back did not make the SAN inactive")
+            } catch {
+                await Self.cleanUp(vms: [], pool: foreign)
+                throw error
+            }
+            await Self.cleanUp(vms: [], pool: foreign)
         } }
     }
 }
@@ -357,6 +391,21 @@ extension SANTests {
             await Self.cleanUp(vms: [], pool: name)
         } }
     }
+}
+
+enum SANPaths {
+    /// `/org/example/VMMS1/SAN/<name>` with the contract's escaping (bytes outside
+    /// `[A-Za-z0-9]` as `_xx`).
+    static func object(_ name: String) -> ObjectPath {
+        ObjectPath("/org/example/VMMS1/SAN/" + name.utf8.map { byte in
+            let c = Character(Unicode.Scalar(byte))
+            return c.isASCII && (c.isLetter || c.isNumber) ? String(c) : "_" + String(byte, radix: 16).leftPadded(2)
+        }.joined())!
+    }
+}
+
+private extension String {
+    func leftPadded(_ width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
 }
 
 /// A loopback port nothing listens on: bound to port 0 (the kernel picks), then released.
