@@ -4,6 +4,7 @@ import Libvirt
 import TestSupport
 import Testing
 @testable import VMMSService
+import VMMSModel
 
 /// SAN objects over libvirt's test driver: pools defined behind the service's back appear and
 /// go, the interface matches dbus/org.example.VMMS1.SAN.xml, CreateSAN refuses bad input
@@ -133,5 +134,20 @@ import Testing
         // No Delete: the test driver starts a vHBA pool without making the vHBA's node device,
         // then fails to stop it ("no node device with matching name"); the pool stays in this
         // process's in-memory driver only.
+    }
+}
+
+@Suite struct SANHealthTests {
+    @Test func anInactiveSANIsAWarningWithItsRemedy() {
+        let up = SANRecord(uuid: "a", name: "up", type: .iSCSI, poolType: "iscsi-direct", active: true, portal: "127.0.0.1:3260", target: "iqn.2026-12.test.vmms:up")
+        var down = up
+        down.uuid = "b"
+        down.name = "down"
+        down.active = false
+        down.target = "iqn.2026-12.test.vmms:down"
+        let findings = SANHealth.findings([up, down])
+        #expect(findings.count == 1)
+        #expect(findings.first?.rule == "vmms.san-active" && findings.first?.severity == "Warning")
+        #expect(findings.first?.message.contains("iqn.2026-12.test.vmms:down") == true && findings.first?.message.contains("Refresh") == true)
     }
 }

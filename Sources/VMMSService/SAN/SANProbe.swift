@@ -65,9 +65,12 @@ enum SANProbe {
     /// The contract's error for a target that cannot be used, naming portal and target
     /// rather than libiscsi's "Can not reconnect right now".
     static func unreachable(_ san: SANRecord, libvirt error: LibvirtError, inactive: Bool) -> VMMSError {
-        let what = describe(libvirtMessage: error.message)
         let state = inactive ? "; the SAN \(san.name) is inactive until the target answers and Refresh is called" : ""
-        return .failed("the iSCSI target \(san.target) at \(san.portal) \(what)\(state) (libvirt: \(error.message.trimmingCharacters(in: .whitespacesAndNewlines)))")
+        let libvirt = error.message.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard san.type == .iSCSI else {
+            return .failed("the vHBA \(san.target) of the SAN \(san.name) cannot be used\(state) (libvirt: \(libvirt))")
+        }
+        return .failed("the iSCSI target \(san.target) at \(san.portal) \(describe(libvirtMessage: error.message))\(state) (libvirt: \(libvirt))")
     }
 
     /// libiscsi's messages in words that say what to check.
@@ -119,4 +122,19 @@ final class LUNCapacities: Sendable {
 
     /// The last capacity known for a LUN source (`iscsi://…`), for a VM's HardDisks.
     func capacity(of source: String) -> UInt64? { bySource.withLock { $0[source] } }
+}
+
+/// What CheckHealth (Best Practices Analyzer rules) should say about SANs: one finding per
+/// inactive SAN, rule `vmms.san-active`, with the remedy.
+enum SANHealth {
+    static let rule = "vmms.san-active"
+
+    static func findings(_ sans: [SANRecord]) -> [(rule: String, severity: String, message: String)] {
+        sans.filter { !$0.active }.map { san in
+            let remedy = san.type == .iSCSI
+                ? "check that the iSCSI target \(san.target) runs and listens on \(san.portal) and allows this host, then call Refresh on \(Paths.san(name: san.name))"
+                : "check the Fibre Channel HBA \(san.portal.isEmpty ? "" : san.portal + " ")and the vHBA \(san.target), then call Refresh on \(Paths.san(name: san.name))"
+            return (rule, "Warning", "the SAN \(san.name) is inactive, so VMs with its LUNs as disks cannot start; \(remedy)")
+        }
+    }
 }
