@@ -355,6 +355,43 @@ struct SANTests {
 }
 
 extension SANTests {
+    static func waitForActive(_ client: Client, _ path: ObjectPath, _ wanted: Bool, seconds: Int) async throws -> Bool {
+        for _ in 0..<(seconds * 10) {
+            if try await active(client, path) == wanted { return true }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return false
+    }
+
+    /// Nobody calls Refresh: the service's probe (every second here, 30 s by default) sees the
+    /// target go and come back, and Active follows.
+    @Test func activeFollowsTheTargetWithoutRefresh() async throws {
+        try await SystemBusNameLock.with { try await Target.with(luns: [(1, 8)]) { target in
+            let name = Names.unique("probesan")
+            do {
+                let service = try await SystemVMMSD(environment: ["VMMSD_TEST_SAN_PROBE_SECONDS": "1"])
+                defer { service.stop() }
+                let client = Client(bus: try DBusConnection(bus: .system))
+                defer { client.bus.close() }
+                let created = try await Self.createSAN("root", name, portal: "127.0.0.1:\(target.port)", target: target.iqn)
+                #expect(created.ok, "\(created.output)")
+                let path = SANPaths.object(name)
+                #expect(try await Self.active(client, path) == true)
+                await target.stop()
+                #expect(try await Self.waitForActive(client, path, false, seconds: 20), "the SAN stayed active with its target gone")
+                #expect(try await Self.luns(client, path).isEmpty)
+                try await target.start()
+                #expect(try await Self.waitForActive(client, path, true, seconds: 20), "the SAN did not come back with its target")
+                #expect(try await Self.luns(client, path).map(\.2) == [8 * Self.mib])
+                _ = try await client.call(path, Self.san, "Delete")
+            } catch {
+                await Self.cleanUp(vms: [], pool: name)
+                throw error
+            }
+            await Self.cleanUp(vms: [], pool: name)
+        } }
+    }
+
     /// vmmsd killed right after libvirt defined the pool: the restarted service finds the
     /// journal entry and removes the pool, so no half-made SAN survives `kill -9`.
     @Test func aCrashDuringCreateSANLeavesNoPool() async throws {

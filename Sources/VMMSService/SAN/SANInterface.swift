@@ -83,6 +83,7 @@ struct SANInterface: DBusInterface {
         }
         await services.sanMonitor.refresh(uuid: uuid)
         if case .failure(let error) = outcome {
+            services.sanMonitor.lostTarget(uuid: uuid)
             throw SANProbe.unreachable(record, libvirt: error, inactive: services.sans.record(uuid: uuid)?.active == false)
         }
         services.audit(await call.caller(), "Refresh SAN \(name)")

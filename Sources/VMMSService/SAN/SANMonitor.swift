@@ -1,5 +1,7 @@
+import Foundation
 import Libvirt
 import Logging
+import Synchronization
 import VMMSModel
 
 /// Keeps the SAN model current: reads SAN pools from libvirt (all of them on a new
@@ -12,6 +14,9 @@ final class SANMonitor: Sendable {
     let vmMonitor: VMMonitor
     let logger: Logger
     private let gate = SerialGate()
+    /// SANs that went inactive because their target stopped answering (not because someone
+    /// stopped them): `probe` starts these again once the portal answers.
+    private let lost = Mutex<Set<String>>([])
 
     init(link: HypervisorLink, sans: SANModel, vms: VMModel, vmMonitor: VMMonitor, logger: Logger) {
         self.link = link
@@ -42,12 +47,44 @@ final class SANMonitor: Sendable {
                     }
                 }
                 sans.set(uuid: uuid, record)
+                if record?.active != false { lost.withLock { _ = $0.remove(uuid) } }
             }
         } catch {
             logger.warning("cannot read the storage pool \(uuid): \(error)")
         }
         await refreshDisks()
     }
+
+    /// The SAN went inactive because its target did not answer (a failed Refresh or Start).
+    func lostTarget(uuid: String) {
+        if sans.record(uuid: uuid)?.active == false { lost.withLock { _ = $0.insert(uuid) } }
+    }
+
+    /// libvirt notices a target that went away only when it reads the pool, and never one that
+    /// came back: every `probeInterval`, an active libiscsi SAN whose portal refuses a TCP
+    /// connection is read again (libvirt then stops it: Active false), and a SAN lost that way
+    /// whose portal answers again is started again (Active true once the target logs in).
+    func probe() async {
+        for san in sans.records where san.poolType == "iscsi-direct" {
+            guard let portal = try? SANAddress.portal(san.portal) else { continue }
+            let answers = await SANProbe.reach(portal) == nil
+            let uuid = san.uuid
+            if san.active, !answers {
+                logger.warning("the iSCSI target \(san.target) of the SAN \(san.name) at \(san.portal) does not answer")
+                _ = try? await link.run { connection in try? connection.pool(uuid: uuid).refresh() }
+                await refresh(uuid: uuid)
+                lostTarget(uuid: uuid)
+            } else if !san.active, answers, lost.withLock({ $0.contains(uuid) }) {
+                let started = (try? await link.run { connection in try connection.pool(uuid: uuid).create() }) != nil
+                if started { logger.notice("the iSCSI target \(san.target) of the SAN \(san.name) answers again") }
+                await refresh(uuid: uuid)
+            }
+        }
+    }
+
+    /// How often `probe` runs: 30 s, or `VMMSD_TEST_SAN_PROBE_SECONDS` (for the tests).
+    static let probeInterval: Duration = .seconds(
+        ProcessInfo.processInfo.environment["VMMSD_TEST_SAN_PROBE_SECONDS"].flatMap { Int($0) }.map { max(1, $0) } ?? 30)
 
     /// VMs whose disks on iSCSI LUNs show another capacity than the LUN has are read again.
     private func refreshDisks() async {
@@ -119,6 +156,7 @@ struct SANWatcher: ConnectionWatcher {
             Task { await monitor.refresh(uuid: event.uuid) }
         }
         try await monitor.synchronize(connection)
-        return [registration, PeriodicTask(every: Self.reconcileInterval) { try? await monitor.synchronize(connection) }]
+        return [registration, PeriodicTask(every: Self.reconcileInterval) { try? await monitor.synchronize(connection) },
+                PeriodicTask(every: SANMonitor.probeInterval) { await monitor.probe() }]
     }
 }

@@ -111,6 +111,7 @@ extension Services {
             let uuid = san.uuid
             _ = try? await link.run { connection in try? connection.pool(uuid: uuid).refresh() }
             await sanMonitor.refresh(uuid: uuid)
+            sanMonitor.lostTarget(uuid: uuid)
             throw VMMSError.failed("a hard disk is a LUN of the SAN \(san.name), whose iSCSI target \(san.target) at \(san.portal) "
                 + "does not answer; start the target (then Refresh the SAN) or remove the disk (libvirt: \(message.trimmingCharacters(in: .whitespacesAndNewlines)))")
         }
