@@ -73,7 +73,10 @@ struct SANInterface: DBusInterface {
         let record = try current()
         let uuid = record.uuid
         let outcome: Result<Void, LibvirtError> = try await services.link.run { connection in
-            let pool = try connection.pool(uuid: uuid)
+            let pool: LibvirtStoragePool
+            do { pool = try connection.pool(uuid: uuid) } catch let error as LibvirtError where error.isNoStoragePool {
+                throw VMMSError.notFound("the SAN \(record.name) no longer exists")
+            }
             do {
                 if try pool.isActive { try pool.refresh() } else { try pool.create() }
                 return .success(())
