@@ -8,6 +8,8 @@ RUN_DIR := $(CURDIR)/.run
 BUILD_PACKAGES := libdbus-1-dev libvirt-dev pkg-config
 TEST_PACKAGES := dbus-daemon dbus-bin systemd libglib2.0-bin libvirt-daemon libvirt-clients \
                  libvirt-daemon-driver-qemu
+# SANs: libvirt's iscsi-direct pool, QEMU's iSCSI driver and qemu-img (LUN sizes), tgt for the tests.
+TEST_PACKAGES += libvirt-daemon-driver-storage-iscsi-direct qemu-block-extra qemu-utils tgt
 DEPS_STAMP := .build/.deps-ok
 
 .PHONY: all build run test test-unit test-integration deps clean bench

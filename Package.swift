@@ -32,6 +32,8 @@ let package = Package(
         .target(name: "VMMSService", dependencies: [
             "DBus", "Libvirt", "Polkit", "VMMSModel",
             .product(name: "Logging", package: "swift-log"),
+            // qemu-img, for the exact size of iSCSI LUNs (SAN/SANProbe.swift).
+            "Spawn",
         ]),
         .executableTarget(name: "vmmsd", dependencies: [
             "VMMSService", "DBus",

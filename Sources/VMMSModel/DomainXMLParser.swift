@@ -63,6 +63,7 @@ extension DomainXML {
             let path: String? = switch type {
             case "file": source?.attribute("file")
             case "block": source?.attribute("dev")
+            case "network": SANXML.networkDiskPath(source)
             default: nil
             }
             let target = disk.element(named: "target")

@@ -111,7 +111,7 @@ public enum HealthRules {
             }
         }
         for san in facts.sans where !san.active {
-            add("vmms.san-active", .warning, "SAN \(san.name) (\(san.detail)) is not active: its LUNs cannot be attached\(san.usedBy.isEmpty ? "" : ", and \(san.usedBy.joined(separator: ", ")) use them"). Check the target and the network, then refresh it (busctl call … SAN Refresh).")
+            add("vmms.san-active", .warning, "SAN \(san.name) (\(san.detail)) is not active, so VMs with its LUNs as disks cannot start and its LUNs cannot be attached. Check that the target runs, listens on its portal and allows this host, then call Refresh on \(san.path) (vmms also retries every 30 s).")
         }
         if facts.needsDnsmasq, !facts.dnsmasqInstalled {
             add("vmms.dnsmasq-installed", .warning, "dnsmasq is not installed, so Internal and NAT switches cannot start (libvirt runs it for their DHCP). Install it: apt install dnsmasq-base.")
@@ -158,9 +158,9 @@ public struct HealthFacts: Sendable {
     }
 
     public struct SAN: Sendable, Equatable {
-        public var name: String, detail: String, active: Bool, usedBy: [String]
-        public init(name: String, detail: String, active: Bool, usedBy: [String]) {
-            self.name = name; self.detail = detail; self.active = active; self.usedBy = usedBy
+        public var name: String, path: String, detail: String, active: Bool
+        public init(name: String, path: String, detail: String, active: Bool) {
+            self.name = name; self.path = path; self.detail = detail; self.active = active
         }
     }
 

@@ -19,6 +19,8 @@ public struct AuthorizationDetails: Sendable, Hashable {
     public var vmName: String?
     public var vmUUID: String?
     public var switchName: String?
+    /// `san.name`: the SAN a host.configure call is about.
+    public var sanName: String? = nil
 
     public init(verb: String, vmName: String? = nil, vmUUID: String? = nil, switchName: String? = nil) {
         self.verb = verb
@@ -32,6 +34,7 @@ public struct AuthorizationDetails: Sendable, Hashable {
         if let vmName { d["vm.name"] = vmName }
         if let vmUUID { d["vm.uuid"] = vmUUID }
         if let switchName { d["switch.name"] = switchName }
+        if let sanName { d["san.name"] = sanName }
         return d
     }
 }

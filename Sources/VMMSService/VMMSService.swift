@@ -58,20 +58,24 @@ public final class VMMSService: Sendable {
         let vms = VMModel(sink: publisher.sink(for: VMKind.self))
         let monitor = VMMonitor(link: link, vms: vms, logger: logger)
         let journal = OperationJournal(stateDirectory: options.stateDirectory)
+        let sans = SANModel(sink: publisher.sink(for: SANKind.self))
+        let sanMonitor = SANMonitor(link: link, sans: sans, vms: vms, vmMonitor: monitor, logger: logger)
         let services = Services(host: host, vms: vms, monitor: monitor, link: link, authorizer: options.authorizer,
                                 disks: DiskStore(link: link, logger: logger), journal: journal, settingsStore: settingsStore,
                                 settingsGate: SerialGate(), reserves: ProcessorReserves(),
                                 health: HealthCheck(host: host, vms: vms, publisher: publisher, connection: connection,
                                                     systemBus: options.bus.isSystem),
-                                logger: logger)
+                                logger: logger, sans: sans, sanMonitor: sanMonitor)
         let registry = ObjectRegistry(publisher: publisher, authorizer: options.authorizer, routes: [
             .host(services), .vm(services),
+            .san(services),
         ])
         let server = ObjectServer(connection: connection, objectManagerPath: Paths.root, tree: registry, emitter: emitter)
         let watchers: [any ConnectionWatcher] = [
             JournalRecovery(journal: journal, worker: link.worker, logger: logger),
             HostWatcher(link: link, host: host, accelerator: options.accelerator),
             VMWatcher(monitor: monitor, uri: options.libvirtURI),
+            SANWatcher(monitor: sanMonitor),
         ]
         let lifecycle = LinkLifecycle(link: link, watchers: watchers, logger: logger) { up in
             if !up { host.update { $0.info.connected = false } }

@@ -91,8 +91,10 @@ import VMMSModel
                 && switches.contains { $0.message.contains("web01") && $0.message.contains("virsh net-start off") })
 
         facts = Self.healthy
-        facts.sans = [.init(name: "san1", detail: "127.0.0.1:3260 iqn.2026-12.test:t", active: false, usedBy: [])]
-        #expect(HealthRules.evaluate(facts).first?.message.contains("iqn.2026-12.test:t") == true)
+        facts.sans = [.init(name: "san1", path: "/org/example/VMMS1/SAN/san1", detail: "127.0.0.1:3260 iqn.2026-12.test:t", active: false),
+                      .init(name: "san2", path: "/org/example/VMMS1/SAN/san2", detail: "127.0.0.1:3260 iqn.2026-12.test:u", active: true)]
+        let san = HealthRules.evaluate(facts)
+        #expect(san.count == 1 && san[0].message.contains("iqn.2026-12.test:t") && san[0].message.contains("Refresh on /org/example/VMMS1/SAN/san1"))
 
         facts = Self.healthy
         facts.dnsmasqInstalled = false
@@ -122,7 +124,7 @@ import VMMSModel
         facts.vmsWithCheckpoints = ["a"]
         facts.runningMemoryBytes = 32 << 30
         facts.switches[0].bridgeExists = false
-        facts.sans = [.init(name: "s", detail: "", active: false, usedBy: [])]
+        facts.sans = [.init(name: "s", path: "/s", detail: "", active: false)]
         facts.dnsmasqInstalled = false
         facts.adminGroupExists = false
         facts.serviceEnabled = false

@@ -18,6 +18,9 @@ struct Services: Sendable {
     let reserves: ProcessorReserves
     let health: HealthCheck
     let logger: Logger
+    /// The SANs (iSCSI / Fibre Channel storage pools) and what keeps them current.
+    let sans: SANModel
+    let sanMonitor: SANMonitor
 
     /// The name of a VM other than `except` with `path` (symlinks resolved) as a hard disk.
     func vmUsingDisk(_ path: String, except: String? = nil) -> String? {

@@ -39,13 +39,14 @@ struct HealthCheck: Sendable {
 
         let published = publisher.managedObjects(below: Paths.root)
         let switches = published.compactMap { $0.interfaces[Self.switchInterface] }
-        let sans = published.compactMap { $0.interfaces[Self.sanInterface] }
+        let sans = published.compactMap { object in object.interfaces[Self.sanInterface].map { (object.path, $0) } }
         facts.needsDnsmasq = switches.isEmpty
             || switches.contains { ["Internal", "NAT"].contains($0["Type"]?.string ?? "") }
-        facts.sans = sans.map { san in
-            HealthFacts.SAN(name: san["Name"]?.string ?? "", detail: [san["Portal"]?.string, san["Target"]?.string]
-                                .compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: " "),
-                            active: san["Active"]?.boolean ?? true, usedBy: [])
+        facts.sans = sans.map { path, san in
+            HealthFacts.SAN(name: san["Name"]?.string ?? "", path: path.rawValue,
+                            detail: [san["Portal"]?.string, san["Target"]?.string].compactMap { $0 }.filter { !$0.isEmpty }
+                                .joined(separator: " "),
+                            active: san["Active"]?.boolean ?? true)
         }.sorted { $0.name < $1.name }
 
         let settings = record.settings

@@ -11,6 +11,7 @@ enum HostKind: ObjectKind {
             .init("CreateVM", in: [.init("name", "s"), .init("settings", "a{sv}")], out: [.init("vm", "o")]),
             .init("LookupVM", in: [.init("name_or_uuid", "s")], out: [.init("vm", "o")]),
             .init("CheckHealth", out: [.init("findings", "a(sss)")]),
+            .init("CreateSAN", in: [.init("name", "s"), .init("type", "s"), .init("options", "a{sv}")], out: [.init("san", "o")]),
         ],
         properties: [
             .init("Hostname", "s"),
@@ -23,12 +24,13 @@ enum HostKind: ObjectKind {
             .init("MemoryCapacityBytes", "t"),
             .init("SecureBootAvailable", "b"),
             .init("VirtualMachines", "ao"),
+            .init("SANs", "ao"),
             .init("VirtualMachinePath", "s", access: .readwrite),
             .init("VirtualHardDiskPath", "s", access: .readwrite),
         ])
 
     /// The properties listing the objects of a kind, filled in by the publisher.
-    static let lists = ["VirtualMachines"]
+    static let lists = ["VirtualMachines", "SANs"]
 
     static func path(of record: HostRecord) -> ObjectPath { Paths.host }
 
@@ -62,6 +64,7 @@ struct HostInterface: DBusInterface {
             case "CreateVM": return [.objectPath(try await VMCreator(services: services).create(call))]
             case "LookupVM": return [.objectPath(try await lookup(call))]
             case "CheckHealth": return [try await checkHealth(call)]
+            case "CreateSAN": return [.objectPath(try await createSAN(call))]
             default: throw VMMSError.notSupported("\(call.member) is not implemented")
             }
         }

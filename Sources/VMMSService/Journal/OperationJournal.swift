@@ -8,6 +8,8 @@ enum JournalStep: Codable, Sendable, Equatable {
     case createDisk(path: String)
     /// A domain about to be defined with this UUID and name.
     case defineDomain(uuid: String, name: String)
+    /// A storage pool (a SAN) about to be defined with this UUID and name.
+    case definePool(uuid: String, name: String)
 }
 
 /// The intents of operations in progress, one file per operation under

@@ -36,7 +36,7 @@ enum DomainReader {
     /// A disk's capacity: from the storage pool that holds it, else from the image itself.
     private static func capacity(of path: String, domain: LibvirtDomain, connection: LibvirtConnection) -> UInt64? {
         if let volume = try? connection.volume(path: path), let info = try? volume.info() { return info.capacityBytes }
-        return nil
+        return LUNCapacities.shared.capacity(of: path)
     }
 
     /// The run state alone: state, saved image, assigned memory (three libvirt calls, no XML).

@@ -8,6 +8,7 @@ extension VMInterface {
     static let deviceRemovalTimeout: Duration = .seconds(10)
 
     func addHardDisk(_ call: MethodCall) async throws -> String {
+        if Self.namesSANDisk(call.arguments.first) { return try await addSANDisk(call) }
         let options = try Options(call.arguments.first, method: "AddHardDisk", allowed: ["SizeBytes": "t", "Path": "s"])
         let size = options.uint64("SizeBytes"), path = options.string("Path")
         guard (size == nil) != (path == nil) else {

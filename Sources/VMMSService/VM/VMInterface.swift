@@ -220,7 +220,7 @@ struct VMInterface: DBusInterface {
             // Admission after authorization: a refused caller learns nothing about the host.
             // Restoring a saved VM reads its memory back, which may take minutes.
             try await services.reserves.admit(record, excluding: uuid, services: services) {
-                try await withDomain(long: record.state == .saved) { try VMInterface.start($0) }
+                try await services.explainingLUNFailure { try await withDomain(long: record.state == .saved) { try VMInterface.start($0) } }
             }
             return record
         }
