@@ -10,9 +10,7 @@ struct SANCommand: AsyncParsableCommand {
 }
 
 func lookupSAN(_ key: String, _ client: VMMSClient) async throws(Failure) -> (path: ObjectPath, properties: [String: DBusValue]) {
-    let sans = try await client.objects(API.sanInterface)
-    if let found = sans.first(where: { $0.path.rawValue == key || $0.properties["Name"]?.string == key }) { return found }
-    throw Failure(.notFound, "no SAN is named \(key)", hint: "`vmmsctl san list` shows the SANs.")
+    try await client.object(API.sanInterface, named: key, what: "SAN", listing: "vmmsctl san list")
 }
 
 /// A SAN's LUNs: (name, source, capacity).

@@ -11,9 +11,7 @@ struct SwitchCommand: AsyncParsableCommand {
 
 /// A switch by name or object path, found in the inventory.
 func lookupSwitch(_ key: String, _ client: VMMSClient) async throws(Failure) -> (path: ObjectPath, properties: [String: DBusValue]) {
-    let switches = try await client.objects(API.switchInterface)
-    if let found = switches.first(where: { $0.path.rawValue == key || $0.properties["Name"]?.string == key }) { return found }
-    throw Failure(.notFound, "no virtual switch is named \(key)", hint: "`vmmsctl switch list` shows the switches.")
+    try await client.object(API.switchInterface, named: key, what: "virtual switch", listing: "vmmsctl switch list")
 }
 
 struct SwitchList: ServiceCommand {
