@@ -60,9 +60,11 @@ public final class VMMSService: Sendable {
         let journal = OperationJournal(stateDirectory: options.stateDirectory)
         let services = Services(host: host, vms: vms, monitor: monitor, link: link, authorizer: options.authorizer,
                                 disks: DiskStore(link: link, logger: logger), journal: journal, settingsStore: settingsStore,
-                                settingsGate: SerialGate(), reserves: ProcessorReserves(), logger: logger)
+                                settingsGate: SerialGate(), reserves: ProcessorReserves(), logger: logger,
+                                jobs: JobRunner(jobs: JobModel(sink: publisher.sink(for: JobKind.self)), publisher: publisher))
         let registry = ObjectRegistry(publisher: publisher, authorizer: options.authorizer, routes: [
             .host(services), .vm(services),
+            .job(services),
         ])
         let server = ObjectServer(connection: connection, objectManagerPath: Paths.root, tree: registry, emitter: emitter)
         let watchers: [any ConnectionWatcher] = [

@@ -10,6 +10,7 @@ enum HostKind: ObjectKind {
         methods: [
             .init("CreateVM", in: [.init("name", "s"), .init("settings", "a{sv}")], out: [.init("vm", "o")]),
             .init("LookupVM", in: [.init("name_or_uuid", "s")], out: [.init("vm", "o")]),
+            .init("ImportVM", in: [.init("directory", "s"), .init("options", "a{sv}")], out: [.init("job", "o")]),
         ],
         properties: [
             .init("Hostname", "s"),
@@ -22,12 +23,13 @@ enum HostKind: ObjectKind {
             .init("MemoryCapacityBytes", "t"),
             .init("SecureBootAvailable", "b"),
             .init("VirtualMachines", "ao"),
+            .init("Jobs", "ao"),
             .init("VirtualMachinePath", "s", access: .readwrite),
             .init("VirtualHardDiskPath", "s", access: .readwrite),
         ])
 
     /// The properties listing the objects of a kind, filled in by the publisher.
-    static let lists = ["VirtualMachines"]
+    static let lists = ["VirtualMachines", "Jobs"]
 
     static func path(of record: HostRecord) -> ObjectPath { Paths.host }
 
@@ -60,6 +62,7 @@ struct HostInterface: DBusInterface {
             switch call.member {
             case "CreateVM": return [.objectPath(try await VMCreator(services: services).create(call))]
             case "LookupVM": return [.objectPath(try await lookup(call))]
+            case "ImportVM": return [.objectPath(try await VMImporter(services: services).start(call))]
             default: throw VMMSError.notSupported("\(call.member) is not implemented")
             }
         }
