@@ -129,6 +129,13 @@ public struct DomainFiles {
         return text?.isEmpty == false ? text : nil
     }
 
+    /// UEFI firmware (`<os firmware='efi'>` or a pflash loader): the VM has an NVRAM file,
+    /// named in the definition or (firmware auto-selection) at libvirt's default place.
+    public var usesUEFI: Bool {
+        guard let os = domain.element(named: "os") else { return false }
+        return os.attribute("firmware") == "efi" || os.element(named: "loader")?.attribute("type") == "pflash"
+    }
+
     /// Every host file the definition refers to: disk and CD-ROM sources, NVRAM, loader.
     public var allPaths: [String] {
         var paths = diskElements.compactMap { $0.element(named: "source")?.attribute("file") ?? $0.element(named: "source")?.attribute("dev") }

@@ -32,6 +32,16 @@ enum JobFiles {
         }
     }
 
+    /// The NVRAM file of a domain: as its persistent definition names it, else as the live
+    /// one does, else libvirt's default for UEFI VMs (firmware auto-selection names it only
+    /// in the live definition); nil when there is none on disk. Blocking.
+    static func nvram(of domain: LibvirtDomain, inactive: DomainFiles, name: String) -> String? {
+        var candidates = [inactive.nvram]
+        if (try? domain.isActive) == true { candidates.append((try? domain.xml()).flatMap { try? DomainFiles(xml: $0) }?.nvram) }
+        if inactive.usesUEFI { candidates.append("/var/lib/libvirt/qemu/nvram/\(name)_VARS.fd") }
+        return candidates.compactMap { $0 }.first { FileManager.default.fileExists(atPath: $0) }
+    }
+
     /// libvirt's managed-save image of a domain on the system QEMU driver.
     static func managedSaveImage(name: String) -> String { "/var/lib/libvirt/qemu/save/\(name).save" }
 

@@ -38,7 +38,7 @@ struct VMExporter {
             let files = try DomainFiles(xml: xml)
             let active = try domain.isActive
             let saved = !active && ((try? domain.hasManagedSaveImage) ?? false)
-            let nvram = files.nvram.flatMap { FileManager.default.fileExists(atPath: $0) ? $0 : nil }
+            let nvram = JobFiles.nvram(of: domain, inactive: files, name: name)
             return Plan(xml: xml, active: active, saved: saved, disks: files.hardDisks, others: files.otherDiskTargets, nvram: nvram)
         }
         for disk in plan.disks where StorageRoots.hasBackingFile(disk.path) {
@@ -58,7 +58,7 @@ struct VMExporter {
             try await job.blocking {
                 // Claimed with mkdir (which fails if the folder exists), then replaced by the
                 // staging folder: an export folder made meanwhile is never overwritten.
-                guard mkdir(destination, 0o700) == 0 else {
+                guard mkdir(destination, 0o755) == 0 else {
                     if errno == EEXIST { throw VMMSError.alreadyExists("\(destination) appeared while the export ran; nothing was exported") }
                     throw VMMSError.failed("cannot create \(destination): \(String(cString: strerror(errno)))")
                 }
@@ -95,7 +95,7 @@ struct VMExporter {
         try await job.blocking {
             for folder in ["", ExportLayout.machines, ExportLayout.disks, ExportLayout.snapshots] {
                 try FileManager.default.createDirectory(atPath: staging + (folder.isEmpty ? "" : "/" + folder), withIntermediateDirectories: folder.isEmpty ? false : true,
-                                                        attributes: [.posixPermissions: 0o700])
+                                                        attributes: [.posixPermissions: 0o755])
             }
         }
         CrashPoint.reached("Export.staged")

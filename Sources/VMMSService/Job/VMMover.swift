@@ -63,7 +63,7 @@ struct VMMover {
             }
             // The NVRAM is open while the VM runs and libvirt cannot switch it live.
             var nvram: Plan.File?
-            if !running, let path = files.nvram, FileManager.default.fileExists(atPath: path), let to = try destination(path) {
+            if !running, let path = JobFiles.nvram(of: domain, inactive: files, name: name), let to = try destination(path) {
                 nvram = .init(target: "nvram", from: path, to: to, format: "raw")
             }
             let plan = Plan(uuid: uuid, name: name, running: running, disks: disks, nvram: nvram)
