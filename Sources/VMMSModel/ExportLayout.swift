@@ -123,6 +123,15 @@ public struct DomainFiles {
         }
     }
 
+    /// Block copies in flight in a live definition: the disk's target and the copy's file.
+    public var mirrors: [(target: String, path: String)] {
+        diskElements.compactMap { disk in
+            guard let mirror = disk.element(named: "mirror"), let target = disk.element(named: "target")?.attribute("dev"),
+                  let path = mirror.attribute("file") ?? mirror.element(named: "source")?.attribute("file") else { return nil }
+            return (target, path)
+        }
+    }
+
     /// The NVRAM file (`<os><nvram>`), if the definition names one.
     public var nvram: String? {
         let text = domain.element(named: "os")?.element(named: "nvram")?.stringValue.trimmingCharacters(in: .whitespacesAndNewlines)

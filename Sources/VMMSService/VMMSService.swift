@@ -12,6 +12,8 @@ public struct ServiceOptions: Sendable {
     public var authorizer: any Authorizer
     /// How long a quick libvirt call may take before the caller gets Timeout.
     public var libvirtTimeout: Duration
+    /// How long a finished job stays on the bus.
+    public var jobRetention: Duration = JobRunner.defaultRetention
 
     public init(bus: DBusConnection.Bus, libvirtURI: String, accelerator: Accelerator, stateDirectory: String,
                 authorizer: any Authorizer, libvirtTimeout: Duration = .seconds(30)) {
@@ -61,7 +63,8 @@ public final class VMMSService: Sendable {
         let services = Services(host: host, vms: vms, monitor: monitor, link: link, authorizer: options.authorizer,
                                 disks: DiskStore(link: link, logger: logger), journal: journal, settingsStore: settingsStore,
                                 settingsGate: SerialGate(), reserves: ProcessorReserves(), logger: logger,
-                                jobs: JobRunner(jobs: JobModel(sink: publisher.sink(for: JobKind.self)), publisher: publisher))
+                                jobs: JobRunner(jobs: JobModel(sink: publisher.sink(for: JobKind.self)), publisher: publisher,
+                                                 retention: options.jobRetention))
         let registry = ObjectRegistry(publisher: publisher, authorizer: options.authorizer, routes: [
             .host(services), .vm(services),
             .job(services),

@@ -23,6 +23,13 @@ enum JobFiles {
     /// Removes each of `paths` (files or folder trees) that no domain uses, nor any file
     /// below it. Blocking: libvirt calls and file removal.
     static func removeUnlessUsed(_ paths: [String], connection: LibvirtConnection) throws {
+        // A block copy into one of them that outlived its job (vmmsd was killed mid-Move):
+        // abort it, the VM keeps its old disk.
+        let wanted = Set(paths)
+        for domain in try connection.allDomains() where (try? domain.isActive) == true {
+            guard let xml = try? domain.xml(), let files = try? DomainFiles(xml: xml) else { continue }
+            for mirror in files.mirrors where wanted.contains(mirror.path) { try? domain.blockJobAbort(disk: mirror.target) }
+        }
         let used = try pathsInUse(connection)
         for path in paths where FileManager.default.fileExists(atPath: path) {
             let resolved = StorageRoots.resolve(path) ?? path
