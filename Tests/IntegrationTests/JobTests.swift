@@ -136,18 +136,31 @@ struct JobTests {
         return stat(path, &info) == 0 ? UInt64(info.st_blocks) * 512 : 0
     }
 
-    /// Names, sizes and modification times of everything below `folders`: what Cancel must not change.
-    static func listing(_ folders: [String]) -> [String] {
+    /// Names, sizes and modification times of the files in `folders` (and below, for
+    /// `recursive` ones), and the names of the folders: what Cancel must not change. A
+    /// folder's own time is left out (the staging folder came and went inside it).
+    static func listing(_ folders: [(path: String, recursive: Bool)]) -> [String] {
         folders.flatMap { folder -> [String] in
-            let enumerator = FileManager.default.enumerator(atPath: folder)
-            var lines: [String] = []
-            while let name = enumerator?.nextObject() as? String {
-                var info = stat()
-                stat(folder + "/" + name, &info)
-                lines.append("\(folder)/\(name) \(info.st_size) \(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)")
+            let names: [String]
+            if folder.recursive {
+                let enumerator = FileManager.default.enumerator(atPath: folder.path)
+                names = (enumerator?.allObjects as? [String]) ?? []
+            } else {
+                names = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
             }
-            return lines.sorted()
+            return names.map { name in
+                var info = stat()
+                stat(folder.path + "/" + name, &info)
+                if info.st_mode & S_IFMT == S_IFDIR { return "\(folder.path)/\(name)/" }
+                return "\(folder.path)/\(name) \(info.st_size) \(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)"
+            }.sorted()
         }
+    }
+
+    /// `virsh list --all`, one sorted line per domain.
+    static func domainList() async throws -> [String] {
+        try await virsh(["list", "--all"]).stdout.split(separator: "\n").dropFirst(2)
+            .map { $0.split(separator: " ").dropFirst().joined(separator: " ") }.sorted()
     }
 
     static func objectPath(_ output: String) -> ObjectPath? {
@@ -300,8 +313,8 @@ struct JobTests {
                 let inactive = try await virsh(["dumpxml", "--inactive", name]).stdout
                 #expect(now.allSatisfy { inactive.contains($0) }, "the persistent definition follows")
                 for old in disks { #expect(!FileManager.default.fileExists(atPath: old), "\(old) is left") }
-                let read = try await runCommand("/usr/bin/qemu-io", ["-U", "-f", "qcow2", "-c", "read -P 0x5a 1M 16M", now[0]])
-                #expect(read.status == 0 && !read.stdout.contains("Pattern verification failed"), "\(read.stdout)")
+                let read = try await runCommand("/usr/bin/qemu-io", ["-r", "-U", "-f", "qcow2", "-c", "read -P 0x5a 1M 16M", now[0]])
+                #expect(read.status == 0 && !read.stdout.contains("Pattern verification failed"), "\(read.stdout) \(read.stderr)")
                 let hardDisks = try await client.call(path, Self.props, "Get", [.string(Self.vmInterface), .string("HardDisks")]).first?.variant
                 #expect("\(String(describing: hardDisks))".contains(folder), "\(String(describing: hardDisks))")
             }
@@ -357,8 +370,8 @@ struct JobTests {
                 if kind == .moveRunning { try await client.vm(path, "Start") }
                 let diskFolder = (disks[0] as NSString).deletingLastPathComponent
                 let machines = (folder as NSString).deletingLastPathComponent
-                let watched = [folder, diskFolder, machines]
-                let before = (try await virsh(["list", "--all", "--name"]).stdout, try await virsh(["dumpxml", "--inactive", name]).stdout,
+                let watched = [(folder, true), (diskFolder, false), (machines, false)]
+                let before = (try await Self.domainList(), try await virsh(["dumpxml", "--inactive", name]).stdout,
                               Self.listing(watched))
                 let reply: [DBusValue] = switch kind {
                 case .exportOff: try await client.call(path, Self.vmInterface, "Export", [.string(folder), .vardict([:])])
@@ -376,9 +389,9 @@ struct JobTests {
                 }
                 #expect(await !cancelled.values.isEmpty, "no progress between 10 and 50 % was seen: \(String(describing: ending))")
                 #expect(ending?.state == "Cancelled" && ending?.errorName == "org.example.VMMS1.Error.Cancelled", "\(String(describing: ending))")
-                let after = (try await virsh(["list", "--all", "--name"]).stdout, try await virsh(["dumpxml", "--inactive", name]).stdout,
+                let after = (try await Self.domainList(), try await virsh(["dumpxml", "--inactive", name]).stdout,
                              Self.listing(watched))
-                #expect(after.0 == before.0)
+                #expect(after.0 == before.0, "\(after.0) \(before.0)")
                 #expect(after.1 == before.1)
                 #expect(after.2 == before.2, "\(Set(after.2).symmetricDifference(before.2))")
                 if kind == .moveRunning { #expect(try await LifecycleTests.domstate(name) == "running") }
