@@ -92,18 +92,19 @@ struct JobTests {
         do {
             try await body(path, name, disks)
         } catch {
-            await Self.remove(name)
+            await Self.remove(name, files: disks)
             throw error
         }
-        await Self.remove(name)
+        await Self.remove(name, files: disks)
     }
 
-    /// Removes a VM and its files behind the service's back (also after a failed test).
-    static func remove(_ name: String) async {
-        guard let disks = try? await Self.disks(name) else { return }
+    /// Removes a VM and its files behind the service's back (also after a failed test, or
+    /// when the test undefined it already): `files` go whether or not the domain is there.
+    static func remove(_ name: String, files: [String] = []) async {
+        let disks = (try? await Self.disks(name)) ?? []
         _ = try? await virsh(["destroy", name])
         _ = try? await virsh(["undefine", name, "--nvram", "--managed-save"])
-        for disk in disks { try? FileManager.default.removeItem(atPath: disk) }
+        for disk in Set(disks + files) { try? FileManager.default.removeItem(atPath: disk) }
         _ = try? await virsh(["pool-refresh", "vmms-disks"])
     }
 
@@ -336,6 +337,12 @@ struct JobTests {
                 let folder = try await Self.folder(client, "prog")
                 defer { try? FileManager.default.removeItem(atPath: folder) }
                 let job = try #require(try await client.call(path, Self.vmInterface, "Export", [.string(folder), .vardict([:])]).first?.objectPath)
+                // bob may neither read nor cancel it.
+                let bob = GDBus(user: "bob")
+                let read = try await bob.get(job.rawValue, Self.job, "State")
+                #expect(!read.ok && read.errorName == "org.example.VMMS1.Error.NotAuthorized", "\(read)")
+                let cancel = try await bob.call(job.rawValue, "org.example.VMMS1.Job.Cancel")
+                #expect(!cancel.ok && cancel.errorName == "org.example.VMMS1.Error.NotAuthorized", "\(cancel)")
                 let ending = try #require(await watcher.wait(job))
                 #expect(ending.state == "Completed" && ending.errorName.isEmpty)
                 #expect(ending.percents.count >= 4, "\(ending.percents)")

@@ -85,13 +85,25 @@ struct VMMover {
             if plan.running { try await moveLive(job) } else { try await moveOff(job) }
             CrashPoint.reached("Move.switched")
         } catch {
-            _ = try? await services.link.runLong { connection in try JobFiles.removeUnlessUsed(paths, connection: connection) }
-            await journal.finish()
+            do {
+                try await services.link.runLong { connection in try JobFiles.removeUnlessUsed(paths, connection: connection) }
+                await journal.finish()
+            } catch {
+                // libvirt is gone (restarting): the journal keeps the files for recovery,
+                // which removes the unused ones on the next connection.
+                services.logger.error("could not clean up after the failed move of \(plan.name) now (\(error)); recovery will")
+                journal.abandon()
+            }
             throw error
         }
         // Done: the old files are no longer used (and the new ones are, so they stay).
-        try await services.link.runLong { connection in try JobFiles.removeUnlessUsed(paths, connection: connection) }
-        await journal.finish()
+        do {
+            try await services.link.runLong { connection in try JobFiles.removeUnlessUsed(paths, connection: connection) }
+            await journal.finish()
+        } catch {
+            services.logger.error("\(plan.name) uses its new files; the old ones are removed by recovery (\(error))")
+            journal.abandon()
+        }
         services.audit(caller, "Move \(plan.name) (\(plan.uuid)) storage to \(plan.all.map(\.to).joined(separator: ", "))")
     }
 
