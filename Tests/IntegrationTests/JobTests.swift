@@ -496,4 +496,64 @@ struct JobTests {
             }
         }
     }
+    /// kill -9 of vmmsd at each step of an import and of a storage move (VM off): after the
+    /// restart either the state before (no imported domain, no copies; the VM on its old
+    /// files) or, once switched, the finished move with the old files gone; the journal empty.
+    @Test(arguments: ["Import.copied", "Import.defined", "Move.intended", "Move.switched"])
+    func aCrashDuringImportOrMoveLeavesTheOldOrTheNewState(point: String) async throws {
+        try await SystemBusNameLock.with {
+            let state = NSTemporaryDirectory() + "vmms-crash-\(UUID().uuidString.prefix(8))"
+            defer { try? FileManager.default.removeItem(atPath: state) }
+            let client = Client(bus: try DBusConnection(bus: .system))
+            defer { client.bus.close() }
+            var first: SystemVMMSD? = try await SystemVMMSD(stateDirectory: state)
+            try await Self.withVM(client, "crash2") { path, name, disks in
+                let folder = try await Self.folder(client, "crash2")
+                defer { try? FileManager.default.removeItem(atPath: folder) }
+                let copyName = name + "-c"
+                if point.hasPrefix("Import") {
+                    let watcher = try await Watcher(client.bus)
+                    let exported = try #require(try await client.call(path, Self.vmInterface, "Export", [.string(folder), .vardict([:])]).first?.objectPath)
+                    #expect(await watcher.wait(exported)?.state == "Completed")
+                }
+                first?.stop()
+                first = nil
+                let crashing = try await SystemVMMSD(stateDirectory: state, environment: ["VMMSD_TEST_CRASH_AT": point])
+                let imageFolder = (disks[0] as NSString).deletingLastPathComponent
+                let imagesBefore = Set((try? FileManager.default.contentsOfDirectory(atPath: imageFolder)) ?? [])
+                if point.hasPrefix("Import") {
+                    _ = try? await client.call(Self.host, "org.example.VMMS1.Host", "ImportVM",
+                                               [.string(folder + "/" + name), .vardict(["GenerateNewId": .boolean(true), "Name": .string(copyName)])])
+                } else {
+                    _ = try? await client.call(path, Self.vmInterface, "Move", [.string(folder), .vardict([:])])
+                }
+                let died = await HardeningTests.eventually(30) { crashing.process.exitStatusIfExited() != nil }
+                #expect(died, "vmmsd did not die at \(point): \(crashing.log)")
+                crashing.stop()
+                let restarted = try await SystemVMMSD(stateDirectory: state)
+                defer { restarted.stop() }
+                let journalEmpty = await HardeningTests.eventually(10) {
+                    ((try? FileManager.default.contentsOfDirectory(atPath: state + "/journal")) ?? []).isEmpty
+                }
+                #expect(journalEmpty, "\((try? FileManager.default.contentsOfDirectory(atPath: state + "/journal")) ?? [])")
+                if point.hasPrefix("Import") {
+                    #expect(try await virsh(["dominfo", copyName]).status != 0, "the half-imported domain is left after \(point)")
+                    let imagesAfter = Set((try? FileManager.default.contentsOfDirectory(atPath: imageFolder)) ?? [])
+                    #expect(imagesAfter == imagesBefore, "copies left after \(point): \(imagesAfter.subtracting(imagesBefore))")
+                } else {
+                    let now = try await Self.disks(name)
+                    let moved = point == "Move.switched"
+                    let expected = moved ? disks.map { folder + "/" + ($0 as NSString).lastPathComponent } : disks
+                    #expect(now == expected, "after \(point): \(now)")
+                    for file in moved ? disks : expected.map({ folder + "/" + ($0 as NSString).lastPathComponent }) {
+                        #expect(!FileManager.default.fileExists(atPath: file), "\(file) is left after \(point)")
+                    }
+                    for file in now { #expect(FileManager.default.fileExists(atPath: file)) }
+                    if moved { for file in now { await Self.remove("", files: [file]) } }
+                }
+                await Self.remove(copyName)
+            }
+            first?.stop()
+        }
+    }
 }
