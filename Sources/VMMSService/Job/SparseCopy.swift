@@ -113,6 +113,14 @@ enum SparseCopy {
         return read
     }
 
+    /// Writes a file's data to disk (fsync).
+    static func flush(_ path: String) throws {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw Failure(description: "cannot open \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw Failure(description: "cannot write \(path) to disk: \(String(cString: strerror(errno)))") }
+    }
+
     /// Removes a file or a folder tree; nothing when it is not there.
     static func remove(_ path: String) {
         try? FileManager.default.removeItem(atPath: path)

@@ -182,6 +182,8 @@ struct VMMover {
                 throw error
             }
         }
+        // QEMU wrote the copies through the page cache: on disk before the old files go.
+        try await job.blocking { for disk in plan.disks { try SparseCopy.flush(disk.to) } }
         await services.monitor.refresh(uuid: plan.uuid, full: true)
     }
 }
