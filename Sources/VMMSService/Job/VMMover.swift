@@ -161,7 +161,7 @@ struct VMMover {
                     }
                     job.progress(cursor, of: end)
                     if ready { break }
-                    Thread.sleep(forTimeInterval: 0.2)
+                    Thread.sleep(forTimeInterval: 0.5)
                 }
                 // Pivot; libvirt says "not ready" until QEMU has announced readiness.
                 for disk in plan.disks {
