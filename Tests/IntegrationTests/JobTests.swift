@@ -557,3 +557,47 @@ struct JobTests {
         }
     }
 }
+
+/// A libvirtd restart during a running storage Move: the job fails cleanly, the VM keeps
+/// running on its old disk, and once libvirtd is back the journal's recovery removes the
+/// partial copy (aborting the block copy if QEMU still runs it).
+@Suite(.disturbsLibvirtd, .serialized, .enabled(if: realStackAvailable, realStackReason))
+struct JobLibvirtdRestartTests {
+    @Test func aLibvirtdRestartDuringAMoveFailsTheJobAndLeavesTheOldDisks() async throws {
+        try await SystemBusNameLock.with {
+            let service = try await SystemVMMSD(environment: ["VMMSD_TEST_COPY_BYTES_PER_SECOND": String(8 << 20)])
+            defer { service.stop() }
+            let client = JobTests.Client(bus: try DBusConnection(bus: .system))
+            defer { client.bus.close() }
+            let watcher = try await JobTests.Watcher(client.bus)
+            try await JobTests.withVM(client, "restart", dataMiB: 96) { path, name, disks in
+                try await client.vm(path, "Start")
+                let folder = try await JobTests.folder(client, "rst")
+                defer { try? FileManager.default.removeItem(atPath: folder) }
+                let job = try #require(try await client.call(path, JobTests.vmInterface, "Move", [.string(folder), .vardict([:])]).first?.objectPath)
+                let stopped = Log()
+                let ending = await watcher.wait(job, seconds: 60) { percent in
+                    guard percent >= 5, await stopped.values.isEmpty else { return }
+                    await stopped.append("stopped")
+                    try? await Libvirtd.stop()
+                }
+                do {
+                    if Libvirtd.pid().map({ kill($0, 0) != 0 }) ?? true { try await Libvirtd.start() }
+                } catch {
+                    Issue.record("libvirtd did not come back: \(error)")
+                }
+                #expect(await !stopped.values.isEmpty, "the move ended before libvirtd could be stopped: \(String(describing: ending))")
+                #expect(ending?.state == "Failed" && ending?.errorName == "org.example.VMMS1.Error.HypervisorUnavailable", "\(String(describing: ending))")
+                // Recovery on the new connection: the old disks, no copy, no block job.
+                let clean = await HardeningTests.eventually(30) {
+                    ((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? ["?"]).isEmpty
+                }
+                #expect(clean, "\((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? [])")
+                #expect(try await JobTests.disks(name) == disks)
+                #expect(try await LifecycleTests.domstate(name) == "running")
+                let blockJob = try await virsh(["blockjob", name, "vda", "--info"])
+                #expect(!blockJob.stdout.contains("Block Copy"), "\(blockJob.stdout)")
+            }
+        }
+    }
+}
