@@ -152,6 +152,39 @@ public struct DomainFiles {
         return paths
     }
 
+    /// What in the definition reaches host resources beyond its disks, which only root may
+    /// import (an export is a file a caller hands in, like a disk path): host devices and
+    /// folders, explicit firmware files, character devices on host files or sockets, network
+    /// adapters other than on a switch or bridge, QEMU command-line passthrough. Empty when
+    /// there is nothing.
+    public var hostResources: [String] {
+        var found: [String] = []
+        func walk(_ element: XMLTreeElement) {
+            if element.prefix != nil, element.localName == "commandline" || element.localName == "capabilities" {
+                found.append("<\(element.name)>")
+            }
+            for child in element.elements { walk(child) }
+        }
+        walk(domain)
+        if domain.element(named: "os")?.element(named: "loader") != nil { found.append("<loader>") }
+        if domain.element(named: "os")?.element(named: "kernel") != nil { found.append("<kernel>") }
+        guard let devices = domain.element(named: "devices") else { return found }
+        for device in devices.elements {
+            switch device.name {
+            case "hostdev", "filesystem", "smartcard", "redirdev", "shmem", "tpm":
+                found.append("<\(device.name)>")
+            case "interface" where !["network", "bridge"].contains(device.attribute("type") ?? ""):
+                found.append("<interface type='\(device.attribute("type") ?? "")'>")
+            case "serial", "console", "parallel", "channel":
+                let type = device.attribute("type") ?? "pty"
+                if !["pty", "spicevmc", "qemu-vdagent"].contains(type) { found.append("<\(device.name) type='\(type)'>") }
+            default:
+                break
+            }
+        }
+        return found
+    }
+
     /// The libvirt networks (switches) the network adapters are on.
     public var networks: [String] {
         (domain.element(named: "devices")?.elements(named: "interface") ?? []).compactMap { interface in
@@ -180,6 +213,12 @@ public struct DomainFiles {
         } else {
             os.element(named: "nvram")?.detach()
         }
+    }
+
+    /// Drops `<emulator>`: libvirt fills in this host's QEMU (the exporting host's path may
+    /// not exist here, and an export must not name a program for the service to run).
+    public func dropEmulator() {
+        domain.element(named: "devices")?.element(named: "emulator")?.detach()
     }
 
     public func setName(_ name: String) {

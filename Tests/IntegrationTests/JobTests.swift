@@ -444,6 +444,12 @@ struct JobTests {
                 let machines = export + "/Virtual Machines"
                 let definition = try #require(try FileManager.default.contentsOfDirectory(atPath: machines).first { $0.hasSuffix(".xml") })
                 let xml = try String(contentsOfFile: machines + "/" + definition, encoding: .utf8)
+                // A definition reaching host files beyond its disks is root's to import.
+                try xml.replacingOccurrences(of: "</devices>", with: "<serial type='file'><source path='/etc/cron.d/it-job'/></serial></devices>")
+                    .write(toFile: machines + "/" + definition, atomically: true, encoding: .utf8)
+                let crafted = try await alice.call(Self.host.rawValue, "org.example.VMMS1.Host.ImportVM",
+                                                   [export, "{'GenerateNewId': <true>, 'Name': <'\(name)-x'>}"])
+                #expect(!crafted.ok && crafted.errorName == "org.freedesktop.DBus.Error.InvalidArgs" && crafted.output.contains("serial"), "\(crafted)")
                 try xml.replacingOccurrences(of: "</devices>", with: "<interface type='network'><source network='it-nosuch-switch'/></interface></devices>")
                     .write(toFile: machines + "/" + definition, atomically: true, encoding: .utf8)
                 let noSwitch = try await alice.call(Self.host.rawValue, "org.example.VMMS1.Host.ImportVM",

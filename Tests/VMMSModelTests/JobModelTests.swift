@@ -147,6 +147,16 @@ import VMMSModel
         #expect(!files.xml.contains("52:54:00:11:22:33"))
     }
 
+    @Test func whatReachesTheHostBeyondTheDisksIsNamed() throws {
+        #expect(try DomainFiles(xml: Self.xml).hostResources.isEmpty)
+        let crafted = Self.xml.replacingOccurrences(of: "<domain type='qemu'>", with: "<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>")
+            .replacingOccurrences(of: "</devices>", with: """
+            <hostdev mode='subsystem' type='pci'/><serial type='file'><source path='/etc/cron.d/x'/></serial>            <interface type='direct'><source dev='eth0'/></interface></devices><qemu:commandline><qemu:arg value='-x'/></qemu:commandline>
+            """)
+        let found = try DomainFiles(xml: crafted).hostResources
+        #expect(found == ["<qemu:commandline>", "<hostdev>", "<serial type='file'>", "<interface type='direct'>"], "\(found)")
+    }
+
     @Test(arguments: ["../etc/shadow", "/etc/shadow", "Virtual Hard Disks/../../x", "", "a//b", "./a"])
     func aManifestNamingFilesOutsideTheExportIsRefused(file: String) {
         let manifest = ExportManifest(name: "web", uuid: "u", state: "Off", exportedAt: 0, definition: "Virtual Machines/u.xml",

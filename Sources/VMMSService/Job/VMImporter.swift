@@ -19,6 +19,7 @@ struct VMImporter {
         var xml: String
         var networks: [String]
         var otherSources: [String]
+        var hostResources: [String]
     }
 
     /// One file of the import: where it is in the export, where the VM will use it.
@@ -54,6 +55,9 @@ struct VMImporter {
         let source = try await BlockingIO.run { try Self.read(folder) }
         if uid != 0, let other = source.otherSources.first {
             throw VMMSError.invalidArgs("the export's definition uses \(other), which is not one of its disks; only root may import it")
+        }
+        if uid != 0, !source.hostResources.isEmpty {
+            throw VMMSError.invalidArgs("the export's definition reaches host resources (\(source.hostResources.joined(separator: ", "))); only root may import it")
         }
         let name = requestedName ?? source.manifest.name
         let uuid = newIdentity ? UUID().uuidString.lowercased() : source.manifest.uuid
@@ -125,7 +129,8 @@ struct VMImporter {
             var info = stat()
             guard lstat(folder + "/" + file, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { throw corrupt("\(file) is missing") }
         }
-        return Source(root: folder, manifest: manifest, xml: xml, networks: files.networks, otherSources: files.otherDiskSources)
+        return Source(root: folder, manifest: manifest, xml: xml, networks: files.networks, otherSources: files.otherDiskSources,
+                      hostResources: files.hostResources)
     }
 
     /// Where every file goes: copies into VirtualHardDiskPath (disks) and VirtualMachinePath
@@ -195,6 +200,7 @@ struct VMImporter {
 
             let definition = try DomainFiles(xml: plan.source.xml)
             definition.setName(plan.name)
+            definition.dropEmulator()
             if plan.newIdentity { definition.setNewIdentity(uuid: plan.uuid) }
             for disk in plan.disks { definition.setDiskSource(target: disk.target, path: disk.file.to) }
             definition.setNVRAM(plan.nvram?.to)
