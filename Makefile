@@ -13,6 +13,7 @@ TEST_PACKAGES += libvirt-daemon-driver-storage-iscsi-direct qemu-block-extra qem
 DEPS_STAMP := .build/.deps-ok
 
 .PHONY: all build run test test-unit test-integration deps clean bench
+.PHONY: bench-jobs
 
 all: build
 
@@ -53,6 +54,10 @@ test: deps
 # Options through BENCH_ARGS, e.g. make bench BENCH_ARGS="--vms 200".
 bench: deps
 	scripts/bench.sh $(BENCH_ARGS)
+
+# Export and storage Move jobs against qemu-img convert, cp --sparse=always and virsh blockcopy.
+bench-jobs: deps
+	scripts/bench-jobs.sh
 
 clean:
 	rm -rf .build .build-bench $(RUN_DIR)

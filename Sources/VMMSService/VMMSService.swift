@@ -12,6 +12,8 @@ public struct ServiceOptions: Sendable {
     public var authorizer: any Authorizer
     /// How long a quick libvirt call may take before the caller gets Timeout.
     public var libvirtTimeout: Duration
+    /// How long a finished job stays on the bus.
+    public var jobRetention: Duration = JobRunner.defaultRetention
 
     public init(bus: DBusConnection.Bus, libvirtURI: String, accelerator: Accelerator, stateDirectory: String,
                 authorizer: any Authorizer, libvirtTimeout: Duration = .seconds(30)) {
@@ -65,10 +67,12 @@ public final class VMMSService: Sendable {
                                 settingsGate: SerialGate(), reserves: ProcessorReserves(),
                                 health: HealthCheck(host: host, vms: vms, publisher: publisher, connection: connection,
                                                     systemBus: options.bus.isSystem),
-                                logger: logger, sans: sans, sanMonitor: sanMonitor)
+                                logger: logger, sans: sans, sanMonitor: sanMonitor,
+                                jobs: JobRunner(jobs: JobModel(sink: publisher.sink(for: JobKind.self)), publisher: publisher,
+                                                 retention: options.jobRetention))
         let registry = ObjectRegistry(publisher: publisher, authorizer: options.authorizer, routes: [
             .host(services), .vm(services),
-            .san(services),
+            .san(services), .job(services),
         ])
         let server = ObjectServer(connection: connection, objectManagerPath: Paths.root, tree: registry, emitter: emitter)
         let watchers: [any ConnectionWatcher] = [

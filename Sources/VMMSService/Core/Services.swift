@@ -21,6 +21,8 @@ struct Services: Sendable {
     /// The SANs (iSCSI / Fibre Channel storage pools) and what keeps them current.
     let sans: SANModel
     let sanMonitor: SANMonitor
+    /// Export, Import and Move jobs.
+    let jobs: JobRunner
 
     /// The name of a VM other than `except` with `path` (symlinks resolved) as a hard disk.
     func vmUsingDisk(_ path: String, except: String? = nil) -> String? {

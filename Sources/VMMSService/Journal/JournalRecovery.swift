@@ -63,6 +63,8 @@ struct JournalRecovery: ConnectionWatcher {
             } else if FileManager.default.fileExists(atPath: path) {
                 try FileManager.default.removeItem(atPath: path)
             }
+        case .removeUnlessUsed(let path):
+            try JobFiles.removeUnlessUsed([path], connection: connection)
         }
     }
 }

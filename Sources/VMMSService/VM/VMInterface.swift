@@ -22,6 +22,8 @@ enum VMKind: ObjectKind {
             .init("AddHardDisk", in: [.init("options", "a{sv}")], out: [.init("path", "s")]),
             .init("RemoveHardDisk", in: [.init("path", "s"), .init("options", "a{sv}")]),
             .init("Delete", in: [.init("options", "a{sv}")]),
+            .init("Export", in: [.init("directory", "s"), .init("options", "a{sv}")], out: [.init("job", "o")]),
+            .init("Move", in: [.init("destination", "s"), .init("options", "a{sv}")], out: [.init("job", "o")]),
         ],
         properties: [
             .init("Name", "s"),
@@ -122,6 +124,8 @@ struct VMInterface: DBusInterface {
             case "SetSecureBoot": try await setSecureBoot(call)
             case "AddHardDisk": return [.string(try await addHardDisk(call))]
             case "RemoveHardDisk": try await removeHardDisk(call)
+            case "Export": return [.objectPath(try await export(call))]
+            case "Move": return [.objectPath(try await move(call))]
             default: throw VMMSError.notSupported("\(call.member) is not implemented")
             }
             return []
