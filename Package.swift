@@ -31,6 +31,7 @@ let package = Package(
         .target(name: "Spawn"),
         .target(name: "VMMSService", dependencies: [
             "DBus", "Libvirt", "Polkit", "VMMSModel",
+            "Spawn",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "vmmsd", dependencies: [

@@ -57,22 +57,28 @@ public final class VMMSService: Sendable {
                              sink: publisher.sink(for: HostKind.self))
         let vms = VMModel(sink: publisher.sink(for: VMKind.self))
         let monitor = VMMonitor(link: link, vms: vms, logger: logger)
+        let switches = SwitchModel(sink: publisher.sink(for: SwitchKind.self))
+        let switchMonitor = SwitchMonitor(link: link, switches: switches, vms: vms, logger: logger)
         let journal = OperationJournal(stateDirectory: options.stateDirectory)
         let services = Services(host: host, vms: vms, monitor: monitor, link: link, authorizer: options.authorizer,
                                 disks: DiskStore(link: link, logger: logger), journal: journal, settingsStore: settingsStore,
-                                settingsGate: SerialGate(), reserves: ProcessorReserves(), logger: logger)
+                                settingsGate: SerialGate(), reserves: ProcessorReserves(), logger: logger,
+                                switches: switches, switchMonitor: switchMonitor, switchGate: SerialGate(), macs: MACReservations())
         let registry = ObjectRegistry(publisher: publisher, authorizer: options.authorizer, routes: [
             .host(services), .vm(services),
+            .switch(services),
         ])
         let server = ObjectServer(connection: connection, objectManagerPath: Paths.root, tree: registry, emitter: emitter)
         let watchers: [any ConnectionWatcher] = [
             JournalRecovery(journal: journal, worker: link.worker, logger: logger),
             HostWatcher(link: link, host: host, accelerator: options.accelerator),
             VMWatcher(monitor: monitor, uri: options.libvirtURI),
+            SwitchWatcher(monitor: switchMonitor),
         ]
         let lifecycle = LinkLifecycle(link: link, watchers: watchers, logger: logger) { up in
             if !up { host.update { $0.info.connected = false } }
         }
+        HostNetwork.warnAboutMissingTools(logger)
         let service = VMMSService(connection: connection, server: server, services: services, lifecycle: lifecycle)
         if await !lifecycle.start() {
             logger.error("libvirt at \(options.libvirtURI) is not reachable; serving anyway and retrying")

@@ -17,6 +17,11 @@ struct Services: Sendable {
     let settingsGate: SerialGate
     let reserves: ProcessorReserves
     let logger: Logger
+    let switches: SwitchModel
+    let switchMonitor: SwitchMonitor
+    /// Serializes switch creation, deletion and adapter additions (which check the switch).
+    let switchGate: SerialGate
+    let macs: MACReservations
 
     /// The name of a VM other than `except` with `path` (symlinks resolved) as a hard disk.
     func vmUsingDisk(_ path: String, except: String? = nil) -> String? {

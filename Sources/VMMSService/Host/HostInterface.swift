@@ -10,6 +10,7 @@ enum HostKind: ObjectKind {
         methods: [
             .init("CreateVM", in: [.init("name", "s"), .init("settings", "a{sv}")], out: [.init("vm", "o")]),
             .init("LookupVM", in: [.init("name_or_uuid", "s")], out: [.init("vm", "o")]),
+            .init("CreateSwitch", in: [.init("name", "s"), .init("type", "s"), .init("options", "a{sv}")], out: [.init("switch", "o")]),
         ],
         properties: [
             .init("Hostname", "s"),
@@ -22,12 +23,13 @@ enum HostKind: ObjectKind {
             .init("MemoryCapacityBytes", "t"),
             .init("SecureBootAvailable", "b"),
             .init("VirtualMachines", "ao"),
+            .init("Switches", "ao"),
             .init("VirtualMachinePath", "s", access: .readwrite),
             .init("VirtualHardDiskPath", "s", access: .readwrite),
         ])
 
     /// The properties listing the objects of a kind, filled in by the publisher.
-    static let lists = ["VirtualMachines"]
+    static let lists = ["VirtualMachines", "Switches"]
 
     static func path(of record: HostRecord) -> ObjectPath { Paths.host }
 
@@ -60,6 +62,7 @@ struct HostInterface: DBusInterface {
             switch call.member {
             case "CreateVM": return [.objectPath(try await VMCreator(services: services).create(call))]
             case "LookupVM": return [.objectPath(try await lookup(call))]
+            case "CreateSwitch": return [.objectPath(try await SwitchCreator(services: services).create(call))]
             default: throw VMMSError.notSupported("\(call.member) is not implemented")
             }
         }

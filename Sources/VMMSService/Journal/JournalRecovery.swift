@@ -50,6 +50,13 @@ struct JournalRecovery: ConnectionWatcher {
             guard let domain = try? connection.domain(uuid: uuid) else { return }
             if try domain.isActive { try domain.destroy() }
             try VMInterface.undefine(domain)
+        case .defineNetwork(let uuid, _):
+            guard let network = try? connection.network(uuid: uuid) else { return }
+            if try network.isActive { try network.destroy() }
+            if try network.isPersistent { try network.undefine() }
+        case .createBridge(let name):
+            // Checked free before it was made: a bridge of this name is the one made then.
+            try HostNetwork.deleteBridge(name)
         case .createDisk(let path):
             // Only an image no domain uses: never delete what a VM depends on.
             for domain in try connection.allDomains() {

@@ -8,6 +8,10 @@ enum JournalStep: Codable, Sendable, Equatable {
     case createDisk(path: String)
     /// A domain about to be defined with this UUID and name.
     case defineDomain(uuid: String, name: String)
+    /// A libvirt network (a switch) about to be defined with this UUID and name.
+    case defineNetwork(uuid: String, name: String)
+    /// A host bridge about to be made for an External switch.
+    case createBridge(name: String)
 }
 
 /// The intents of operations in progress, one file per operation under
