@@ -8,6 +8,9 @@ RUN_DIR := $(CURDIR)/.run
 BUILD_PACKAGES := libdbus-1-dev libvirt-dev pkg-config
 TEST_PACKAGES := dbus-daemon dbus-bin systemd libglib2.0-bin libvirt-daemon libvirt-clients \
                  libvirt-daemon-driver-qemu
+# libvirt's network driver (switches): dnsmasq for DHCP, iptables for NAT; busybox's udhcpc
+# is the DHCP client of the switch tests.
+TEST_PACKAGES += dnsmasq-base iptables busybox
 DEPS_STAMP := .build/.deps-ok
 
 .PHONY: all build run test test-unit test-integration deps clean bench
