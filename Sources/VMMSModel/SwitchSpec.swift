@@ -225,6 +225,10 @@ public struct SwitchSpec: Sendable, Equatable {
         for route in host.routes where route.destination.prefix > 0 {
             used.append((route.destination, "a host route via \(route.device)"))
         }
+        // Also addresses of links that are down and so have no route now.
+        for link in host.links.values.sorted(by: { $0.name < $1.name }) where !link.isLoopback {
+            for cidr in link.addresses.compactMap(IPv4CIDR.init) { used.append((cidr, "the address \(cidr) of \(link.name)")) }
+        }
         return used
     }
 

@@ -85,6 +85,10 @@ struct SwitchModelTests {
         // The default route overlaps everything and is no reason to refuse.
         let fine = try Self.spec("lab", "NAT", ["Address": .string("10.77.0.1/24")]).resolve(switches: Self.others, host: Self.host)
         #expect(fine.address?.description == "10.77.0.1/24")
+        // An address on a link that is down (no route) counts too.
+        let down = HostNetworkFacts(links: [.init(name: "veth9", addresses: ["10.88.0.1/30"])])
+        let onLink = Self.refusal { _ = try Self.spec("lab", "NAT", ["Address": .string("10.88.0.2/24")]).resolve(switches: [], host: down) }
+        #expect(onLink?.message.contains("the address 10.88.0.1/30 of veth9") == true, "\(String(describing: onLink))")
     }
 
     @Test func aMissingAddressIsTheFirstFreeRange() throws {
