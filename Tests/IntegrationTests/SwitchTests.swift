@@ -420,6 +420,87 @@ struct SwitchTests {
         }
     }
 
+    /// External: vmms makes a bridge around a "NIC" (a veth whose far end is a LAN in a
+    /// namespace, with a DHCP server there); a VM booting from the network on the switch
+    /// asks that LAN for a lease, a hot-plugged adapter lands in the same bridge, and Delete
+    /// releases the NIC. Macvtap mode makes no bridge.
+    @Test func externalSwitchesBridgeAHostNICToTheLAN() async throws {
+        let sandbox = Sandbox()
+        defer { sandbox.cleanUp() }
+        try await SystemBusNameLock.with {
+            let service = try await SystemVMMSD()
+            defer { service.stop() }
+            let bus = Busctl()
+            let (name, macvtap, vmName) = (Names.unique("swe"), Names.unique("swm"), Names.unique("swevm"))
+            [name, macvtap].forEach(sandbox.network)
+            sandbox.vm(vmName)
+            let tag = String(UUID().uuidString.prefix(5).lowercased())
+            let (nic, lanEnd, otherNIC, otherPeer, lan) = ("xh\(tag)", "xl\(tag)", "xm\(tag)", "xn\(tag)", "vmms-it-lan-\(tag)")
+            let subnet = try await Self.freeSubnet()
+            _ = try await Self.ip(["netns", "add", lan])
+            sandbox.namespace(lan)
+            _ = try await Self.ip(["link", "add", nic, "type", "veth", "peer", "name", lanEnd])
+            sandbox.link(nic)
+            _ = try await Self.ip(["link", "set", lanEnd, "netns", lan])
+            _ = try await Self.ip(["netns", "exec", lan, "ip", "addr", "add", "\(subnet).1/24", "dev", lanEnd])
+            _ = try await Self.ip(["netns", "exec", lan, "ip", "link", "set", lanEnd, "up"])
+            let log = NSTemporaryDirectory() + "vmms-it-\(lan).log"
+            defer { try? FileManager.default.removeItem(atPath: log) }
+            let dnsmasq = try ChildProcess("/usr/sbin/ip", ["netns", "exec", lan, "/usr/sbin/dnsmasq", "--no-daemon", "--conf-file=/dev/null",
+                                                            "--port=0", "--interface=\(lanEnd)", "--bind-interfaces", "--user=root",
+                                                            "--dhcp-range=\(subnet).10,\(subnet).50,2m", "--log-dhcp",
+                                                            "--dhcp-leasefile=\(log).leases", "--pid-file="],
+                                           stderrPath: log)
+            sandbox.process(dnsmasq)
+            defer { try? FileManager.default.removeItem(atPath: log + ".leases") }
+
+            let path = try await bus.createSwitch(name, "External", ["Interface": nic])
+            #expect(try await bus.switchProperty(path, "Type") == "s \"External\"")
+            #expect(try await bus.switchProperty(path, "Interface") == "s \"\(nic)\"")
+            let bridge = try #require(Self.quoted(try await bus.switchProperty(path, "Bridge")).first)
+            #expect(bridge.hasPrefix("vmbr") && Self.master(of: nic) == bridge, "\(bridge), \(String(describing: Self.master(of: nic)))")
+            #expect(try await virsh(["net-dumpxml", name]).stdout.contains("<forward mode='bridge'/>"))
+
+            // A VM that boots from the network (iPXE) on the switch.
+            let vm = try await bus.createVM(vmName, switchPath: path)
+            let mac = try #require(try await bus.adapters(vm).first?.mac)
+            var xml = try await virsh(["dumpxml", "--inactive", vmName]).stdout
+            xml = xml.replacingOccurrences(of: "<boot dev='hd'/>", with: "")
+                .replacingOccurrences(of: "<model type='virtio'/>", with: "<model type='virtio'/><boot order='1'/>")
+            let file = NSTemporaryDirectory() + "vmms-it-\(vmName).xml"
+            try xml.write(toFile: file, atomically: true, encoding: .utf8)
+            defer { try? FileManager.default.removeItem(atPath: file) }
+            #expect(try await virsh(["define", file]).status == 0)
+            _ = try await bus.call(vm, Self.vmInterface, "Start")
+            try await Self.waitUntil("the LAN sees a DHCP request from \(mac)", seconds: 90) {
+                ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("DHCPDISCOVER(\(lanEnd)) \(mac)")
+            }
+            let added = try await bus.addAdapter(vm, path)
+            let live = try await virsh(["domiflist", vmName]).stdout
+            let tap = try #require(live.split(separator: "\n").first { $0.contains(added) }?.split(separator: " ").first.map(String.init))
+            #expect(Self.master(of: tap) == bridge)
+            let refused = try await Self.gdbus.call(path, "\(Self.switchInterface).Delete")
+            Self.expectError(Self.error + "InvalidState", "Delete while in use", refused, mentioning: vmName)
+            _ = try await bus.call(vm, Self.vmInterface, "TurnOff")
+            _ = try await bus.call(vm, Self.vmInterface, "Delete", "a{sv}", ["0"])
+
+            _ = try await bus.call(path, Self.switchInterface, "Delete")
+            #expect(!FileManager.default.fileExists(atPath: "/sys/class/net/\(bridge)"), "the bridge is left")
+            #expect(FileManager.default.fileExists(atPath: "/sys/class/net/\(nic)") && Self.master(of: nic) == nil, "the NIC is not released")
+
+            // Macvtap: the NIC itself, no bridge.
+            _ = try await Self.ip(["link", "add", otherNIC, "type", "veth", "peer", "name", otherPeer])
+            sandbox.link(otherNIC)
+            let links = try await Self.linkNames()
+            let direct = try await bus.createSwitch(macvtap, "External", ["Interface": otherNIC, "Mode": "Macvtap"])
+            #expect(try await bus.switchProperty(direct, "Bridge") == "s \"\"")
+            #expect(try await bus.switchProperty(direct, "Interface") == "s \"\(otherNIC)\"")
+            #expect(try await virsh(["net-dumpxml", macvtap]).stdout.contains("<interface dev='\(otherNIC)'/>"))
+            #expect(try await Self.linkNames() == links, "a macvtap switch made a link")
+            _ = try await bus.call(direct, Self.switchInterface, "Delete")
+        }
+    }
+
     @Test func badInputGetsTheDocumentedErrorAndChangesNothing() async throws {
         let sandbox = Sandbox()
         defer { sandbox.cleanUp() }
