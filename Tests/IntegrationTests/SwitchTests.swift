@@ -392,7 +392,20 @@ struct SwitchTests {
             #expect(try await virsh(["net-define", file]).status == 0)
             try await Self.waitUntil("the defined network is a switch, inactive") { try await active() == "b false" }
             #expect(try await bus.switchProperty(path, "Type") == "s \"Private\"")
+            // How soon after virsh returns the signal arrives (negative: before it returned).
+            let client = try DBusConnection(bus: .system)
+            defer { client.close() }
+            let changes = try await client.signals(matching: MatchRule(sender: "org.example.VMMS1", path: ObjectPath(path),
+                                                                       interface: "org.freedesktop.DBus.Properties", member: "PropertiesChanged"))
+            let seen = Task { () -> ContinuousClock.Instant? in
+                await firstMatch(changes, timeout: .seconds(10)) { $0.body.dropFirst().first?.stringKeyedDictionary?["Active"] == .boolean(true) }
+                    .map { _ in ContinuousClock.now }
+            }
             #expect(try await virsh(["net-start", name]).status == 0)
+            let returned = ContinuousClock.now
+            let arrived = await seen.value
+            #expect(arrived != nil, "no PropertiesChanged for Active after net-start")
+            if let arrived { print("switch latency: PropertiesChanged(Active=true) \(returned.duration(to: arrived)) after virsh net-start returned") }
             try await Self.waitUntil("Active after net-start") { try await active() == "b true" }
             let bridge = try #require(Self.quoted(try await bus.switchProperty(path, "Bridge")).first)
 
