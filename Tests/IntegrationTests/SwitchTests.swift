@@ -209,13 +209,19 @@ struct SwitchTests {
 
     // MARK: Tests
 
-    @Test func privateInternalAndNATSwitchesAreLibvirtNetworksWithDHCPWhereTheyHaveAnAddress() async throws {
+    /// Runs `body` against a fresh vmmsd on the system bus, with a sandbox cleaned up afterwards.
+    static func withService(_ body: (SystemVMMSD, Busctl, Sandbox) async throws -> Void) async throws {
         let sandbox = Sandbox()
         defer { sandbox.cleanUp() }
         try await SystemBusNameLock.with {
             let service = try await SystemVMMSD()
             defer { service.stop() }
-            let bus = Busctl()
+            try await body(service, Busctl(), sandbox)
+        }
+    }
+
+    @Test func privateInternalAndNATSwitchesAreLibvirtNetworksWithDHCPWhereTheyHaveAnAddress() async throws {
+        try await Self.withService { service, bus, sandbox in
             let (p, i, n) = (Names.unique("swp"), Names.unique("swi"), Names.unique("swn"))
             [p, i, n].forEach(sandbox.network)
             let internalNet = try await Self.freeSubnet()
@@ -276,12 +282,7 @@ struct SwitchTests {
     }
 
     @Test func adaptersAtCreateAndHotPluggedWhileRunningKeepTheSwitchFromBeingDeleted() async throws {
-        let sandbox = Sandbox()
-        defer { sandbox.cleanUp() }
-        try await SystemBusNameLock.with {
-            let service = try await SystemVMMSD()
-            defer { service.stop() }
-            let bus = Busctl()
+        try await Self.withService { service, bus, sandbox in
             let switchName = Names.unique("swa"), vmName = Names.unique("swvm")
             sandbox.network(switchName)
             sandbox.vm(vmName)
@@ -332,12 +333,7 @@ struct SwitchTests {
     }
 
     @Test func generation2VMsHaveSpareRootPortsForHotPlugAndUnplugWhenTheGuestLetsGo() async throws {
-        let sandbox = Sandbox()
-        defer { sandbox.cleanUp() }
-        try await SystemBusNameLock.with {
-            let service = try await SystemVMMSD()
-            defer { service.stop() }
-            let bus = Busctl()
+        try await Self.withService { service, bus, sandbox in
             let switchName = Names.unique("sw2"), vmName = Names.unique("sw2vm")
             sandbox.network(switchName)
             sandbox.vm(vmName)
@@ -371,12 +367,7 @@ struct SwitchTests {
     }
 
     @Test func networksMadeAndDestroyedWithVirshShowAsSwitchesAndAdaptersArePluggedBackIn() async throws {
-        let sandbox = Sandbox()
-        defer { sandbox.cleanUp() }
-        try await SystemBusNameLock.with {
-            let service = try await SystemVMMSD()
-            defer { service.stop() }
-            let bus = Busctl()
+        try await Self.withService { service, bus, sandbox in
             let name = Names.unique("swv"), vmName = Names.unique("swvv")
             sandbox.network(name)
             sandbox.vm(vmName)
@@ -438,12 +429,7 @@ struct SwitchTests {
     /// asks that LAN for a lease, a hot-plugged adapter lands in the same bridge, and Delete
     /// releases the NIC. Macvtap mode makes no bridge.
     @Test func externalSwitchesBridgeAHostNICToTheLAN() async throws {
-        let sandbox = Sandbox()
-        defer { sandbox.cleanUp() }
-        try await SystemBusNameLock.with {
-            let service = try await SystemVMMSD()
-            defer { service.stop() }
-            let bus = Busctl()
+        try await Self.withService { service, bus, sandbox in
             let (name, macvtap, vmName) = (Names.unique("swe"), Names.unique("swm"), Names.unique("swevm"))
             [name, macvtap].forEach(sandbox.network)
             sandbox.vm(vmName)
@@ -514,13 +500,78 @@ struct SwitchTests {
         }
     }
 
-    @Test func badInputGetsTheDocumentedErrorAndChangesNothing() async throws {
+    /// vmmsd killed between the steps of an External CreateSwitch: the next start undoes what
+    /// was made (bridge, network) from the journal, and the NIC is free again.
+    @Test(arguments: ["CreateSwitch.bridgeCreated", "CreateSwitch.networkDefined"])
+    func aCrashDuringCreateSwitchLeavesNoNetworkAndNoBridge(point: String) async throws {
         let sandbox = Sandbox()
         defer { sandbox.cleanUp() }
         try await SystemBusNameLock.with {
-            let service = try await SystemVMMSD()
-            defer { service.stop() }
-            let bus = Busctl()
+            let state = NSTemporaryDirectory() + "vmms-crash-\(UUID().uuidString.prefix(8))"
+            defer { try? FileManager.default.removeItem(atPath: state) }
+            let name = Names.unique("swc")
+            sandbox.network(name)
+            let tag = String(UUID().uuidString.prefix(5).lowercased())
+            let (nic, peer, bridge) = ("xc\(tag)", "xd\(tag)", "brc\(tag)")
+            _ = try await Self.ip(["link", "add", nic, "type", "veth", "peer", "name", peer])
+            sandbox.link(nic)
+            sandbox.link(bridge)
+            let crashing = try await SystemVMMSD(stateDirectory: state, environment: ["VMMSD_TEST_CRASH_AT": point])
+            let outcome = try await Self.createSwitchOutcome(name, "External", "{'Interface': <'\(nic)'>, 'Bridge': <'\(bridge)'>}")
+            #expect(!outcome.ok, "CreateSwitch replied although vmmsd should have died at \(point)")
+            try await Self.waitUntil("vmmsd dies at \(point)") { crashing.process.exitStatusIfExited() != nil }
+            crashing.stop()
+            // What the crash left, so the restart has something to undo.
+            #expect(Self.master(of: nic) == bridge, "no bridge around \(nic) after a crash at \(point)")
+            #expect(try await Self.networkNames().contains(name) == (point == "CreateSwitch.networkDefined"))
+
+            let restarted = try await SystemVMMSD(stateDirectory: state)
+            defer { restarted.stop() }
+            #expect(!(try await Self.networkNames().contains(name)), "a network was left after a crash at \(point)")
+            #expect(!FileManager.default.fileExists(atPath: "/sys/class/net/\(bridge)"), "the bridge was left after a crash at \(point)")
+            #expect(Self.master(of: nic) == nil)
+            let journal = (try? FileManager.default.contentsOfDirectory(atPath: state + "/journal")) ?? []
+            #expect(journal.isEmpty, "\(journal)")
+            let path = try await Busctl().createSwitch(name, "External", ["Interface": nic, "Bridge": bridge])
+            _ = try await Busctl().call(path, Self.switchInterface, "Delete")
+        }
+    }
+
+    /// A polkit rule that lets bob plug one VM into one switch, by the details vmms passes.
+    @Test func aRuleOnVMAndSwitchNamesLetsBobPlugOneVMIntoOneSwitchOnly() async throws {
+        try await Self.withService { service, bus, sandbox in
+            let (lab, other, vmName) = (Names.unique("swl"), Names.unique("swo"), Names.unique("swpk"))
+            [lab, other].forEach(sandbox.network)
+            sandbox.vm(vmName)
+            let labPath = try await bus.createSwitch(lab, "Private")
+            let otherPath = try await bus.createSwitch(other, "Private")
+            let vm = try await bus.createVM(vmName)
+            let rule = "/etc/polkit-1/rules.d/49-vmms-it-\(vmName).rules"
+            try """
+            polkit.addRule(function(action, subject) {
+                if (action.id == "org.example.vmms1.vm.configure" && subject.user == "bob" &&
+                    action.lookup("vm.name") == "\(vmName)" && action.lookup("switch.name") == "\(lab)") {
+                    return polkit.Result.YES;
+                }
+            });
+            """.write(toFile: rule, atomically: true, encoding: .utf8)
+            sandbox.onCleanUp { try? FileManager.default.removeItem(atPath: rule) }
+            let bob = GDBus(user: "bob")
+            var plugged: GDBus.Outcome?
+            // polkitd reads rules files when they change; give it a moment.
+            try await Self.waitUntil("polkitd takes the rule", seconds: 15) {
+                plugged = try await bob.call(vm, "\(Self.vmInterface).AddNetworkAdapter", [labPath])
+                return plugged?.ok == true
+            }
+            #expect(plugged?.output.contains("02:56:4d:") == true, "\(String(describing: plugged))")
+            Self.expectError(Self.error + "NotAuthorized", "bob on another switch", try await bob.call(vm, "\(Self.vmInterface).AddNetworkAdapter", [otherPath]))
+            #expect(try await bus.adapters(vm).map(\.path) == [labPath])
+            _ = try await bus.call(vm, Self.vmInterface, "Delete", "a{sv}", ["0"])
+        }
+    }
+
+    @Test func badInputGetsTheDocumentedErrorAndChangesNothing() async throws {
+        try await Self.withService { service, bus, sandbox in
             let name = Names.unique("swb"), vmName = Names.unique("swbvm"), gone = Names.unique("swg")
             [name, gone].forEach(sandbox.network)
             sandbox.vm(vmName)
@@ -590,11 +641,7 @@ struct SwitchTests {
     }
 
     @Test func bobIsRefusedSwitchesAndAdaptersAliceIsNot() async throws {
-        let sandbox = Sandbox()
-        defer { sandbox.cleanUp() }
-        try await SystemBusNameLock.with {
-            let service = try await SystemVMMSD()
-            defer { service.stop() }
+        try await Self.withService { _, _, sandbox in
             let (name, refused) = (Names.unique("swu"), Names.unique("swr"))
             [name, refused].forEach(sandbox.network)
             let bob = GDBus(user: "bob")
