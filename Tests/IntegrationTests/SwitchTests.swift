@@ -500,6 +500,29 @@ struct SwitchTests {
         }
     }
 
+    /// The bridge of an External switch removed behind the service's back (`ip link del`, or
+    /// gone after a reboot) is made again around its NIC when the switch starts again.
+    @Test func anExternalBridgeRemovedBehindTheServicesBackIsMadeAgainAtTheNextStart() async throws {
+        try await Self.withService { service, bus, sandbox in
+            let name = Names.unique("swr")
+            sandbox.network(name)
+            let tag = String(UUID().uuidString.prefix(5).lowercased())
+            let (nic, peer) = ("xr\(tag)", "xs\(tag)")
+            _ = try await Self.ip(["link", "add", nic, "type", "veth", "peer", "name", peer])
+            sandbox.link(nic)
+            let path = try await bus.createSwitch(name, "External", ["Interface": nic])
+            let bridge = try #require(Self.quoted(try await bus.switchProperty(path, "Bridge")).first)
+            sandbox.link(bridge)
+            _ = try await Self.ip(["link", "del", "dev", bridge])
+            #expect(try await virsh(["net-destroy", name]).status == 0)
+            #expect(try await virsh(["net-start", name]).status == 0)
+            try await Self.waitUntil("\(bridge) made again around \(nic)") { Self.master(of: nic) == bridge }
+            #expect(service.log.contains("made the bridge \(bridge) around \(nic) again"))
+            _ = try await bus.call(path, Self.switchInterface, "Delete")
+            #expect(Self.master(of: nic) == nil)
+        }
+    }
+
     /// vmmsd killed between the steps of an External CreateSwitch: the next start undoes what
     /// was made (bridge, network) from the journal, and the NIC is free again.
     @Test(arguments: ["CreateSwitch.bridgeCreated", "CreateSwitch.networkDefined"])

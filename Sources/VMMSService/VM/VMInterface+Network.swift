@@ -63,9 +63,10 @@ extension VMInterface {
         }
         let name = network.name
         try await withConnection { connection, domain in
-            if running, try DomainEditor(xml: try domain.xml()).isQ35 {
-                let free = try DomainEditor(xml: try domain.xml()).freeRootPorts
-                guard free > 0 else {
+            // q35 hot-plugs only into a free PCIe root port; i440fx (with ACPI) into pci.0.
+            if running {
+                let live = try DomainEditor(xml: try domain.xml())
+                if live.isQ35, live.freeRootPorts == 0 {
                     throw VMMSError.invalidState(current: record.state.rawValue,
                         message: "\(record.name) has no free PCIe root port to hot-plug into; turn it off to add an adapter")
                 }
