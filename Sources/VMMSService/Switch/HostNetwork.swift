@@ -117,14 +117,17 @@ enum HostNetwork {
     /// with a host address (DHCP), iptables for NAT. Logged once at start, with the remedy.
     static func warnAboutMissingTools(_ logger: Logger) {
         let path = (ProcessInfo.processInfo.environment["PATH"] ?? "") + ":/usr/sbin:/sbin:/usr/bin:/bin"
-        func found(_ tool: String) -> Bool {
-            path.split(separator: ":").contains { FileManager.default.isExecutableFile(atPath: "\($0)/\(tool)") }
-        }
-        if !found("dnsmasq") {
-            logger.warning("dnsmasq is not installed: Internal and NAT switches cannot start (libvirt: \"Unable to find 'dnsmasq' binary\"); install the Debian package dnsmasq-base")
-        }
-        if !found("iptables") {
-            logger.warning("iptables is not installed: NAT switches cannot start; install the Debian package iptables")
+        for problem in missingTools(in: path.split(separator: ":").map(String.init)) { logger.warning("\(problem)") }
+    }
+
+    /// One message per tool of the network driver found in none of `directories`.
+    static func missingTools(in directories: [String]) -> [String] {
+        let tools = [
+            ("dnsmasq", "Internal and NAT switches cannot start (libvirt: \"Unable to find 'dnsmasq' binary\"); install the Debian package dnsmasq-base"),
+            ("iptables", "NAT switches cannot start; install the Debian package iptables"),
+        ]
+        return tools.compactMap { tool, consequence in
+            directories.contains { FileManager.default.isExecutableFile(atPath: "\($0)/\(tool)") } ? nil : "\(tool) is not installed: \(consequence)"
         }
     }
 }
