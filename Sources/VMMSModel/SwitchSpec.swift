@@ -24,7 +24,7 @@ public enum SwitchNameRule {
 }
 
 /// A Linux interface name (bridge, NIC): 1–15 bytes of letters, digits, `-`, `_`, `.`, not
-/// `.`/`..`, which every tool takes without quoting.
+/// `.`/`..` and not starting with `-`, which every tool takes without quoting.
 public enum InterfaceNameRule {
     public static let maximumLength = 15
 
@@ -32,6 +32,8 @@ public enum InterfaceNameRule {
         if name.isEmpty { return "\(what) is empty" }
         if name.utf8.count > maximumLength { return "\(what) '\(name)' is longer than \(maximumLength) bytes, the kernel's limit" }
         if name == "." || name == ".." { return "\(what) must not be '\(name)'" }
+        // `ip` would read a leading '-' as an option.
+        if name.hasPrefix("-") { return "\(what) '\(name)' must not start with '-'" }
         if !name.unicodeScalars.allSatisfy({ VMNameRule.isAllowed($0) && $0 != " " }) {
             return "\(what) '\(name)' may only contain ASCII letters, digits, '-', '_' and '.'"
         }

@@ -71,6 +71,8 @@ struct SwitchModelTests {
         #expect(Self.refusal { _ = try Self.spec("lab", "NAT", ["Address": .uint32(1)]) }?.message.contains("type s") == true)
         #expect(Self.refusal { _ = try Self.spec("lab", "NAT", ["Colour": .string("red")]) }?.message.contains("no option Colour") == true)
         #expect(Self.refusal { _ = try Self.spec("lab", "Private", ["Bridge": .string("this-name-is-too-long")]) } != nil)
+        #expect(Self.refusal { _ = try Self.spec("lab", "Private", ["Bridge": .string("-br")]) } != nil)
+        #expect(Self.refusal { _ = try Self.spec("lab", "External", ["Interface": .string("eth 0")]) } != nil)
         #expect(Self.refusal { _ = try Self.spec("lab", "External", ["Interface": .string("eth0"), "Mode": .string("Macvtap"), "Bridge": .string("b")]) } != nil)
         #expect(Self.refusal { _ = try Self.spec("lab", "External", ["Interface": .string("eth0"), "Mode": .string("VEPA")]) } != nil)
     }
