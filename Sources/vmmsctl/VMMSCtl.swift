@@ -28,6 +28,7 @@ struct VMMSCtl: AsyncParsableCommand {
             CommandGroup(name: "Create and configure", subcommands: [Create.self, Rename.self, SetProcessor.self, SetMemory.self,
                                                                      SetFirmware.self, SetVM.self, Disk.self, Delete.self]),
             CommandGroup(name: "Host", subcommands: [HostCommand.self]),
+            CommandGroup(name: "Networking", subcommands: [SwitchCommand.self, Adapter.self]),
         ])
 
     @OptionGroup var global: GlobalOptions
