@@ -89,7 +89,10 @@ final class SwitchMonitor: Sendable {
         if record.managedBridge { await ensureBridge(record) }
         guard record.active, !record.bridge.isEmpty else { return }
         let bridge = record.bridge
-        let running = vms.records().filter { $0.state.isActive }.map(\.uuid)
+        // The VMs whose definition has an adapter on it: one XML read each, not one per VM.
+        let running = vms.records().filter { record in
+            record.state.isActive && record.configuration.networkAdapters.contains { $0.network == name }
+        }.map(\.uuid)
         for uuid in running {
             do {
                 let taps = try await link.run { connection -> [String] in
