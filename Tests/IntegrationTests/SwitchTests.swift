@@ -560,6 +560,39 @@ struct SwitchTests {
         }
     }
 
+    /// vmmsd killed after an External switch's network is gone but before its bridge: the next
+    /// start removes the bridge and the NIC is free.
+    @Test func aCrashDuringDeleteOfAnExternalSwitchLeavesNoBridge() async throws {
+        let sandbox = Sandbox()
+        defer { sandbox.cleanUp() }
+        try await SystemBusNameLock.with {
+            let state = NSTemporaryDirectory() + "vmms-crash-\(UUID().uuidString.prefix(8))"
+            defer { try? FileManager.default.removeItem(atPath: state) }
+            let name = Names.unique("swd")
+            sandbox.network(name)
+            let tag = String(UUID().uuidString.prefix(5).lowercased())
+            let (nic, peer, bridge) = ("xe\(tag)", "xf\(tag)", "brd\(tag)")
+            _ = try await Self.ip(["link", "add", nic, "type", "veth", "peer", "name", peer])
+            sandbox.link(nic)
+            sandbox.link(bridge)
+            let crashing = try await SystemVMMSD(stateDirectory: state, environment: ["VMMSD_TEST_CRASH_AT": "DeleteSwitch.networkRemoved"])
+            let path = try await Busctl().createSwitch(name, "External", ["Interface": nic, "Bridge": bridge])
+            let outcome = try await Self.gdbus.call(path, "\(Self.switchInterface).Delete")
+            #expect(!outcome.ok, "Delete replied although vmmsd should have died")
+            try await Self.waitUntil("vmmsd dies") { crashing.process.exitStatusIfExited() != nil }
+            crashing.stop()
+            #expect(!(try await Self.networkNames().contains(name)))
+            #expect(Self.master(of: nic) == bridge, "the bridge should still be there after the crash")
+
+            let restarted = try await SystemVMMSD(stateDirectory: state)
+            defer { restarted.stop() }
+            #expect(!FileManager.default.fileExists(atPath: "/sys/class/net/\(bridge)"), "the bridge outlived its switch")
+            #expect(Self.master(of: nic) == nil)
+            let journal = (try? FileManager.default.contentsOfDirectory(atPath: state + "/journal")) ?? []
+            #expect(journal.isEmpty, "\(journal)")
+        }
+    }
+
     /// A polkit rule that lets bob plug one VM into one switch, by the details vmms passes.
     @Test func aRuleOnVMAndSwitchNamesLetsBobPlugOneVMIntoOneSwitchOnly() async throws {
         try await Self.withService { service, bus, sandbox in

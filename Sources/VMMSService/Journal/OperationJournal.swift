@@ -12,6 +12,8 @@ enum JournalStep: Codable, Sendable, Equatable {
     case defineNetwork(uuid: String, name: String)
     /// A host bridge about to be made for an External switch.
     case createBridge(name: String)
+    /// A bridge whose switch is being deleted: it must not outlive the operation.
+    case deleteBridge(name: String)
 }
 
 /// The intents of operations in progress, one file per operation under

@@ -63,19 +63,35 @@ struct SwitchInterface: DBusInterface {
                 throw VMMSError.invalidState(current: record.active ? "Active" : "Inactive",
                     message: "the switch \(name) has network adapters of \(users.joined(separator: ", ")); remove them first (VM.RemoveNetworkAdapter)")
             }
-            try await services.link.run { connection in
-                do {
-                    let network = try connection.network(name: name)
-                    if try network.isActive { try network.destroy() }
-                    if try network.isPersistent { try network.undefine() }
-                } catch let error as LibvirtError where error.isNoNetwork {
-                    return
+            let bridge = record.managedBridge && !record.bridge.isEmpty ? record.bridge : nil
+            let journal = services.journal.begin("Delete switch \(name)", caller: await call.caller().description)
+            if let bridge { try await journal.intend(.deleteBridge(name: bridge)) }
+            do {
+                try await services.link.run { connection in
+                    do {
+                        let network = try connection.network(name: name)
+                        if try network.isActive { try network.destroy() }
+                        if try network.isPersistent { try network.undefine() }
+                    } catch let error as LibvirtError where error.isNoNetwork {
+                        return
+                    }
                 }
+            } catch {
+                await journal.finish()
+                throw error
             }
-            if record.managedBridge, !record.bridge.isEmpty {
-                do { try await BlockingIO.run { try HostNetwork.deleteBridge(record.bridge) } } catch {
-                    services.logger.error("the switch \(name) is deleted but its bridge \(record.bridge) is not: \(error)")
+            CrashPoint.reached("DeleteSwitch.networkRemoved")
+            if let bridge {
+                do {
+                    try await BlockingIO.run { try HostNetwork.deleteBridge(bridge) }
+                    await journal.finish()
+                } catch {
+                    // Left for recovery, which retries.
+                    journal.abandon()
+                    services.logger.error("the switch \(name) is deleted but its bridge \(bridge) is not yet: \(error)")
                 }
+            } else {
+                await journal.finish()
             }
             await services.switchMonitor.refresh(name: name)
             return record
