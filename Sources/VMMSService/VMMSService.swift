@@ -59,6 +59,8 @@ public final class VMMSService: Sendable {
                              sink: publisher.sink(for: HostKind.self))
         let vms = VMModel(sink: publisher.sink(for: VMKind.self))
         let monitor = VMMonitor(link: link, vms: vms, logger: logger)
+        let switches = SwitchModel(sink: publisher.sink(for: SwitchKind.self))
+        let switchMonitor = SwitchMonitor(link: link, switches: switches, vms: vms, logger: logger)
         let journal = OperationJournal(stateDirectory: options.stateDirectory)
         let sans = SANModel(sink: publisher.sink(for: SANKind.self))
         let sanMonitor = SANMonitor(link: link, sans: sans, vms: vms, vmMonitor: monitor, logger: logger)
@@ -69,10 +71,11 @@ public final class VMMSService: Sendable {
                                                     systemBus: options.bus.isSystem),
                                 logger: logger, sans: sans, sanMonitor: sanMonitor,
                                 jobs: JobRunner(jobs: JobModel(sink: publisher.sink(for: JobKind.self)), publisher: publisher,
-                                                 retention: options.jobRetention))
+                                                 retention: options.jobRetention),
+                                switches: switches, switchMonitor: switchMonitor, switchGate: SerialGate(), macs: MACReservations())
         let registry = ObjectRegistry(publisher: publisher, authorizer: options.authorizer, routes: [
             .host(services), .vm(services),
-            .san(services), .job(services),
+            .switch(services), .san(services), .job(services),
         ])
         let server = ObjectServer(connection: connection, objectManagerPath: Paths.root, tree: registry, emitter: emitter)
         let watchers: [any ConnectionWatcher] = [
@@ -80,10 +83,12 @@ public final class VMMSService: Sendable {
             HostWatcher(link: link, host: host, accelerator: options.accelerator),
             VMWatcher(monitor: monitor, uri: options.libvirtURI),
             SANWatcher(monitor: sanMonitor),
+            SwitchWatcher(monitor: switchMonitor),
         ]
         let lifecycle = LinkLifecycle(link: link, watchers: watchers, logger: logger) { up in
             if !up { host.update { $0.info.connected = false } }
         }
+        HostNetwork.warnAboutMissingTools(logger)
         let service = VMMSService(connection: connection, server: server, services: services, lifecycle: lifecycle)
         if await !lifecycle.start() {
             logger.error("libvirt at \(options.libvirtURI) is not reachable; serving anyway and retrying")

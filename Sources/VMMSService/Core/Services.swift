@@ -23,6 +23,11 @@ struct Services: Sendable {
     let sanMonitor: SANMonitor
     /// Export, Import and Move jobs.
     let jobs: JobRunner
+    let switches: SwitchModel
+    let switchMonitor: SwitchMonitor
+    /// Serializes switch creation, deletion and adapter additions (which check the switch).
+    let switchGate: SerialGate
+    let macs: MACReservations
 
     /// The name of a VM other than `except` with `path` (symlinks resolved) as a hard disk.
     func vmUsingDisk(_ path: String, except: String? = nil) -> String? {
