@@ -10,9 +10,13 @@ TEST_PACKAGES := dbus-daemon dbus-bin systemd libglib2.0-bin libvirt-daemon libv
                  libvirt-daemon-driver-qemu
 # SANs: libvirt's iscsi-direct pool, QEMU's iSCSI driver and qemu-img (LUN sizes), tgt for the tests.
 TEST_PACKAGES += libvirt-daemon-driver-storage-iscsi-direct qemu-block-extra qemu-utils tgt
+# libvirt's network driver (switches): dnsmasq for DHCP, iptables for NAT; busybox's udhcpc
+# is the DHCP client of the switch tests.
+TEST_PACKAGES += dnsmasq-base iptables busybox
 DEPS_STAMP := .build/.deps-ok
 
 .PHONY: all build run test test-unit test-integration deps clean bench
+.PHONY: bench-jobs
 
 all: build
 
@@ -53,6 +57,10 @@ test: deps
 # Options through BENCH_ARGS, e.g. make bench BENCH_ARGS="--vms 200".
 bench: deps
 	scripts/bench.sh $(BENCH_ARGS)
+
+# Export and storage Move jobs against qemu-img convert, cp --sparse=always and virsh blockcopy.
+bench-jobs: deps
+	scripts/bench-jobs.sh
 
 clean:
 	rm -rf .build .build-bench $(RUN_DIR)

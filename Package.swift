@@ -32,7 +32,7 @@ let package = Package(
         .target(name: "VMMSService", dependencies: [
             "DBus", "Libvirt", "Polkit", "VMMSModel",
             .product(name: "Logging", package: "swift-log"),
-            // qemu-img, for the exact size of iSCSI LUNs (SAN/SANProbe.swift).
+            // ip (host bridges of External switches), qemu-img (the exact size of iSCSI LUNs).
             "Spawn",
         ]),
         .executableTarget(name: "vmmsd", dependencies: [

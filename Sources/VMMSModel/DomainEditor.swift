@@ -11,7 +11,7 @@ public struct DomainEditor {
     /// libvirt's default CFS period, used when a limit needs a quota.
     public static let cpuPeriodMicroseconds: UInt64 = 100_000
 
-    private let domain: XMLTreeElement
+    let domain: XMLTreeElement
 
     public init(xml: String) throws(DomainXMLError) {
         domain = try DomainXML.document(xml, what: "domain XML")

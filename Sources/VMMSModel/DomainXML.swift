@@ -55,7 +55,8 @@ public enum DomainXML {
     /// used here (checked with `virsh -c test:///default define`), so nothing is stripped for
     /// `test`; only the `type` attribute differs.
     public static func build(name: String, uuid: String?, settings: VMSettings, domainType: String,
-                             diskPath: String?, diskFormat: String?, installMedia: String?) -> String {
+                             diskPath: String?, diskFormat: String?, installMedia: String?,
+                             networkAdapter: (mac: String, network: String)? = nil) -> String {
         let e = XMLText.escape
         let gen2 = settings.generation == 2
         let startupKiB = settings.memoryStartupBytes / 1024
@@ -113,6 +114,7 @@ public enum DomainXML {
             x.append("      <readonly/>")
             x.append("    </disk>")
         }
+        if let networkAdapter { x.append("    " + interfaceXML(mac: networkAdapter.mac, network: networkAdapter.network)) }
         x.append("    <serial type='pty'/>")
         x.append("    <console type='pty'/>")
         x.append("    <memballoon model='virtio'/>")

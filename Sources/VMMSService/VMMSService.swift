@@ -12,6 +12,8 @@ public struct ServiceOptions: Sendable {
     public var authorizer: any Authorizer
     /// How long a quick libvirt call may take before the caller gets Timeout.
     public var libvirtTimeout: Duration
+    /// How long a finished job stays on the bus.
+    public var jobRetention: Duration = JobRunner.defaultRetention
 
     public init(bus: DBusConnection.Bus, libvirtURI: String, accelerator: Accelerator, stateDirectory: String,
                 authorizer: any Authorizer, libvirtTimeout: Duration = .seconds(30)) {
@@ -57,6 +59,8 @@ public final class VMMSService: Sendable {
                              sink: publisher.sink(for: HostKind.self))
         let vms = VMModel(sink: publisher.sink(for: VMKind.self))
         let monitor = VMMonitor(link: link, vms: vms, logger: logger)
+        let switches = SwitchModel(sink: publisher.sink(for: SwitchKind.self))
+        let switchMonitor = SwitchMonitor(link: link, switches: switches, vms: vms, logger: logger)
         let journal = OperationJournal(stateDirectory: options.stateDirectory)
         let sans = SANModel(sink: publisher.sink(for: SANKind.self))
         let sanMonitor = SANMonitor(link: link, sans: sans, vms: vms, vmMonitor: monitor, logger: logger)
@@ -65,10 +69,13 @@ public final class VMMSService: Sendable {
                                 settingsGate: SerialGate(), reserves: ProcessorReserves(),
                                 health: HealthCheck(host: host, vms: vms, publisher: publisher, connection: connection,
                                                     systemBus: options.bus.isSystem),
-                                logger: logger, sans: sans, sanMonitor: sanMonitor)
+                                logger: logger, sans: sans, sanMonitor: sanMonitor,
+                                jobs: JobRunner(jobs: JobModel(sink: publisher.sink(for: JobKind.self)), publisher: publisher,
+                                                 retention: options.jobRetention),
+                                switches: switches, switchMonitor: switchMonitor, switchGate: SerialGate(), macs: MACReservations())
         let registry = ObjectRegistry(publisher: publisher, authorizer: options.authorizer, routes: [
             .host(services), .vm(services),
-            .san(services),
+            .switch(services), .san(services), .job(services),
         ])
         let server = ObjectServer(connection: connection, objectManagerPath: Paths.root, tree: registry, emitter: emitter)
         let watchers: [any ConnectionWatcher] = [
@@ -76,10 +83,12 @@ public final class VMMSService: Sendable {
             HostWatcher(link: link, host: host, accelerator: options.accelerator),
             VMWatcher(monitor: monitor, uri: options.libvirtURI),
             SANWatcher(monitor: sanMonitor),
+            SwitchWatcher(monitor: switchMonitor),
         ]
         let lifecycle = LinkLifecycle(link: link, watchers: watchers, logger: logger) { up in
             if !up { host.update { $0.info.connected = false } }
         }
+        HostNetwork.warnAboutMissingTools(logger)
         let service = VMMSService(connection: connection, server: server, services: services, lifecycle: lifecycle)
         if await !lifecycle.start() {
             logger.error("libvirt at \(options.libvirtURI) is not reachable; serving anyway and retrying")

@@ -101,6 +101,14 @@ actor VMMSClient {
         }.sorted { $0.path.rawValue < $1.path.rawValue }
     }
 
+    /// The object with `interface` named `key` (its Name property) or at that path.
+    func object(_ interface: String, named key: String, what: String, listing: String) async throws(Failure)
+        -> (path: ObjectPath, properties: [String: DBusValue]) {
+        let all = try await objects(interface)
+        if let found = all.first(where: { $0.path.rawValue == key || $0.properties["Name"]?.string == key }) { return found }
+        throw Failure(.notFound, "no \(what) is named \(key)", hint: "`\(listing)` shows them.")
+    }
+
     func vm(_ path: ObjectPath) async throws(Failure) -> VMView {
         VMView(path: path, properties: try await properties(path, API.vmInterface))
     }

@@ -27,7 +27,7 @@ struct VMMSCtl: AsyncParsableCommand {
                                                       Reset.self, Restart.self]),
             CommandGroup(name: "Create and configure", subcommands: [Create.self, Rename.self, SetProcessor.self, SetMemory.self,
                                                                      SetFirmware.self, SetVM.self, Disk.self, Delete.self]),
-            CommandGroup(name: "Networking", subcommands: [SwitchCommand.self, Adapter.self]),
+            CommandGroup(name: "Networking and storage", subcommands: [SwitchCommand.self, Adapter.self, SANCommand.self]),
             CommandGroup(name: "Checkpoints, export, import and move",
                          subcommands: [CheckpointCommand.self, Export.self, Import.self, Move.self, JobCommand.self]),
             CommandGroup(name: "Host", subcommands: [HostCommand.self, Health.self]),

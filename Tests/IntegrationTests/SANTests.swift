@@ -157,6 +157,48 @@ struct SANTests {
         _ = try? await virsh(["pool-undefine", pool])
     }
 
+    /// vmmsctl as alice: san create / list --json / refresh / delete, and `disk add --san --lun`.
+    @Test func vmmsctlManagesSANsAndAttachesALUN() async throws {
+        try await SystemBusNameLock.with { try await Target.with(luns: [(1, 8)]) { target in
+            let name = Names.unique("ctlsan"), vmName = Names.unique("ctlsanvm")
+            let ctl = URL(fileURLWithPath: builtVMMSD).deletingLastPathComponent().appendingPathComponent("vmmsctl").path
+            func run(_ arguments: [String]) async throws -> CommandResult {
+                try await runCommand("/usr/sbin/runuser", ["-u", "alice", "--", ctl] + arguments)
+            }
+            do {
+                let service = try await SystemVMMSD()
+                defer { service.stop() }
+                let created = try await run(["san", "create", name, "--portal", "127.0.0.1:\(target.port)", "--target", target.iqn])
+                #expect(created.status == 0 && created.stdout.contains("/org/example/VMMS1/SAN/"), "\(created.stderr)")
+                let listed = try await run(["san", "list", "--json"])
+                let sans = try #require(try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]])
+                let mine = try #require(sans.first { $0["Name"] as? String == name }, "\(listed.stdout)")
+                #expect(mine["Active"] as? Bool == true && mine["Target"] as? String == target.iqn)
+                let lunList = try #require(mine["LUNs"] as? [[Any]], "\(mine)")
+                #expect(lunList.count == 1 && (lunList.first?[2] as? UInt64 ?? (lunList.first?[2] as? Int).map(UInt64.init)) == 8 * Self.mib,
+                        "\(lunList)")
+                let lun = try #require(lunList.first?[0] as? String)
+                let table = try await run(["san", "list"])
+                #expect(table.stdout.contains(name) && table.stdout.contains(lun) && table.stdout.contains("8 MiB"), "\(table.stdout)")
+
+                #expect(try await run(["create", vmName, "--generation", "1", "--memory", "64M"]).status == 0)
+                let added = try await run(["disk", "add", vmName, "--san", name, "--lun", lun])
+                #expect(added.status == 0 && !added.stdout.isEmpty, "\(added.stderr)")
+                let inUse = try await run(["san", "delete", name])
+                #expect(inUse.status == 1 && inUse.stderr.contains("InvalidState") && inUse.stderr.contains(vmName), "\(inUse.stderr)")
+                #expect(try await run(["san", "refresh", name]).status == 0)
+                #expect(try await run(["delete", "--yes", vmName]).status == 0)
+                let deleted = try await run(["san", "delete", name])
+                #expect(deleted.status == 0, "\(deleted.stderr)")
+                #expect(try await !Self.poolNames().contains(name))
+                #expect(try await run(["san", "refresh", name]).status == 4, "a SAN that is gone is not found")
+            } catch {
+                await Self.cleanUp(vms: [vmName], pool: name)
+                throw error
+            }
+        } }
+    }
+
     @Test func lunsAttachToOffAndRunningVMsOneVMAtATimeAndTheSANFollowsItsTarget() async throws {
         let name = Names.unique("san")
         let vm1 = Names.unique("sanvm"), vm2 = Names.unique("sanvm")

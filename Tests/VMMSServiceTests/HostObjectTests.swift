@@ -26,6 +26,7 @@ import Testing
         defer { f.close() }
         let vm = try #require(try await f.call(Paths.host, "org.example.VMMS1.Host", "LookupVM", [.string("test")]).first?.objectPath)
         let files: [(file: String, path: ObjectPath)] = [("org.example.VMMS1.Host.xml", Paths.host), ("org.example.VMMS1.VM.xml", vm)]
+            + [("org.example.VMMS1.Switch.xml", Paths.switch(name: "default"))]  // the test driver's own network
         for (file, path) in files {
             let expected = try InterfaceShape.parse(String(contentsOfFile: repositoryRoot + "/dbus/" + file, encoding: .utf8))
             let live = try InterfaceShape.parse(try #require(try await f.call(path, "org.freedesktop.DBus.Introspectable", "Introspect").first?.string))

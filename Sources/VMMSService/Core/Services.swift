@@ -21,6 +21,13 @@ struct Services: Sendable {
     /// The SANs (iSCSI / Fibre Channel storage pools) and what keeps them current.
     let sans: SANModel
     let sanMonitor: SANMonitor
+    /// Export, Import and Move jobs.
+    let jobs: JobRunner
+    let switches: SwitchModel
+    let switchMonitor: SwitchMonitor
+    /// Serializes switch creation, deletion and adapter additions (which check the switch).
+    let switchGate: SerialGate
+    let macs: MACReservations
 
     /// The name of a VM other than `except` with `path` (symlinks resolved) as a hard disk.
     func vmUsingDisk(_ path: String, except: String? = nil) -> String? {

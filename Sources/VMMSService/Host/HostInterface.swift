@@ -12,6 +12,8 @@ enum HostKind: ObjectKind {
             .init("LookupVM", in: [.init("name_or_uuid", "s")], out: [.init("vm", "o")]),
             .init("CheckHealth", out: [.init("findings", "a(sss)")]),
             .init("CreateSAN", in: [.init("name", "s"), .init("type", "s"), .init("options", "a{sv}")], out: [.init("san", "o")]),
+            .init("ImportVM", in: [.init("directory", "s"), .init("options", "a{sv}")], out: [.init("job", "o")]),
+            .init("CreateSwitch", in: [.init("name", "s"), .init("type", "s"), .init("options", "a{sv}")], out: [.init("switch", "o")]),
         ],
         properties: [
             .init("Hostname", "s"),
@@ -25,12 +27,14 @@ enum HostKind: ObjectKind {
             .init("SecureBootAvailable", "b"),
             .init("VirtualMachines", "ao"),
             .init("SANs", "ao"),
+            .init("Jobs", "ao"),
+            .init("Switches", "ao"),
             .init("VirtualMachinePath", "s", access: .readwrite),
             .init("VirtualHardDiskPath", "s", access: .readwrite),
         ])
 
     /// The properties listing the objects of a kind, filled in by the publisher.
-    static let lists = ["VirtualMachines", "SANs"]
+    static let lists = ["VirtualMachines", "Switches", "SANs", "Jobs"]
 
     static func path(of record: HostRecord) -> ObjectPath { Paths.host }
 
@@ -65,6 +69,8 @@ struct HostInterface: DBusInterface {
             case "LookupVM": return [.objectPath(try await lookup(call))]
             case "CheckHealth": return [try await checkHealth(call)]
             case "CreateSAN": return [.objectPath(try await createSAN(call))]
+            case "ImportVM": return [.objectPath(try await VMImporter(services: services).start(call))]
+            case "CreateSwitch": return [.objectPath(try await SwitchCreator(services: services).create(call))]
             default: throw VMMSError.notSupported("\(call.member) is not implemented")
             }
         }

@@ -52,6 +52,15 @@ struct JournalRecovery: ConnectionWatcher {
             try VMInterface.undefine(domain)
         case .definePool(let uuid, _):
             try SANInterface.undefinePool(uuid: uuid, connection: connection)
+        case .defineNetwork(let uuid, _):
+            guard let network = try? connection.network(uuid: uuid) else { return }
+            if try network.isActive { try network.destroy() }
+            if try network.isPersistent { try network.undefine() }
+        case .createBridge(let name), .deleteBridge(let name):
+            // Checked free before it was made: a bridge of this name is the one made then. A
+            // switch whose Delete was cut short before its network went gets it back at once
+            // (SwitchMonitor makes a missing managed bridge again).
+            try HostNetwork.deleteBridge(name)
         case .createDisk(let path):
             // Only an image no domain uses: never delete what a VM depends on.
             for domain in try connection.allDomains() {
@@ -63,6 +72,8 @@ struct JournalRecovery: ConnectionWatcher {
             } else if FileManager.default.fileExists(atPath: path) {
                 try FileManager.default.removeItem(atPath: path)
             }
+        case .removeUnlessUsed(let path):
+            try JobFiles.removeUnlessUsed([path], connection: connection)
         }
     }
 }

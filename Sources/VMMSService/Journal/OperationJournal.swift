@@ -10,6 +10,16 @@ enum JournalStep: Codable, Sendable, Equatable {
     case defineDomain(uuid: String, name: String)
     /// A storage pool (a SAN) about to be defined with this UUID and name.
     case definePool(uuid: String, name: String)
+    /// A file or folder an Export, Import or Move is about to make (or, for a Move, the old
+    /// file it is about to replace): removed at recovery unless a domain uses it (or, for a
+    /// folder, a file inside it), so a crash leaves either the old files or the new ones.
+    case removeUnlessUsed(path: String)
+    /// A libvirt network (a switch) about to be defined with this UUID and name.
+    case defineNetwork(uuid: String, name: String)
+    /// A host bridge about to be made for an External switch.
+    case createBridge(name: String)
+    /// A bridge whose switch is being deleted: it must not outlive the operation.
+    case deleteBridge(name: String)
 }
 
 /// The intents of operations in progress, one file per operation under

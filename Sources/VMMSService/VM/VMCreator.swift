@@ -16,7 +16,9 @@ struct VMCreator {
         if raw["Generation"] == .uint32(1), raw["SecureBoot"] == .bool(true) {
             throw VMMSError.notSupported("Secure Boot needs UEFI firmware: it is available on generation 2 VMs only")
         }
-        try await services.authorizer.authorize(call, .vmCreate, AuthorizationDetails(verb: "CreateVM", vmName: name))
+        // The switch by name too, so a rule can allow a user new VMs on one switch only.
+        let switchName = raw["Switch"].flatMap { if case .objectPath(let p) = $0 { ObjectPath(p).flatMap(Paths.switchName(of:)) } else { nil } }
+        try await services.authorizer.authorize(call, .vmCreate, AuthorizationDetails(verb: "CreateVM", vmName: name, switchName: switchName))
 
         // Validated against the host after authorization: its limits are not for everyone.
         let info = services.host.info
@@ -41,9 +43,14 @@ struct VMCreator {
                 throw VMMSError.invalidArgs("\(what) \(path) is a hard disk of \(user)")
             }
         }
+        var adapter: (mac: String, network: String)?
         if let switchPath = settings.switchPath {
-            throw VMMSError.notFound("the switch \(switchPath) does not exist")
+            guard let network = switchName, services.switches.record(named: network) != nil else {
+                throw VMMSError.notFound("the switch \(switchPath) does not exist; see Host.Switches")
+            }
+            adapter = (try services.macs.allocate(vms: services.vms), network)
         }
+        defer { if let adapter { services.macs.release(adapter.mac) } }
         let domainType = services.domainType
         if settings.generation == 2, settings.secureBoot, domainType != "test", !info.secureBootAvailable {
             throw VMMSError.notSupported("Secure Boot needs UEFI firmware with Secure Boot (Debian package ovmf); create with SecureBoot=false or install it")
@@ -67,7 +74,7 @@ struct VMCreator {
             // The UUID is chosen here, so the journal can name the domain before it exists.
             let uuid = UUID().uuidString.lowercased()
             let xml = DomainXML.build(name: name, uuid: uuid, settings: settings, domainType: domainType,
-                                      diskPath: disk, diskFormat: format, installMedia: installMedia)
+                                      diskPath: disk, diskFormat: format, installMedia: installMedia, networkAdapter: adapter)
             try await journal.intend(.defineDomain(uuid: uuid, name: name))
             CrashPoint.reached("CreateVM.domainIntended")
             definedUUID = uuid
@@ -83,6 +90,9 @@ struct VMCreator {
                 }
             }
             CrashPoint.reached("CreateVM.domainDefined")
+            if settings.generation == 2, domainType != "test" {
+                try await services.link.run { connection in try VMInterface.keepSpareRootPorts(connection, try connection.domain(uuid: uuid)) }
+            }
             let autostart = settings.autostart, start = settings.start
             try await services.link.run { connection in
                 let domain = try connection.domain(uuid: uuid)

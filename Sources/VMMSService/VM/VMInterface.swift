@@ -21,7 +21,12 @@ enum VMKind: ObjectKind {
             .init("SetSecureBoot", in: [.init("enabled", "b")]),
             .init("AddHardDisk", in: [.init("options", "a{sv}")], out: [.init("path", "s")]),
             .init("RemoveHardDisk", in: [.init("path", "s"), .init("options", "a{sv}")]),
+            .init("AddNetworkAdapter", in: [.init("switch", "o")], out: [.init("mac", "s")]),
+            .init("RemoveNetworkAdapter", in: [.init("mac", "s")]),
+            .init("RemoveNetworkAdapterWithOptions", in: [.init("mac", "s"), .init("options", "a{sv}")]),
             .init("Delete", in: [.init("options", "a{sv}")]),
+            .init("Export", in: [.init("directory", "s"), .init("options", "a{sv}")], out: [.init("job", "o")]),
+            .init("Move", in: [.init("destination", "s"), .init("options", "a{sv}")], out: [.init("job", "o")]),
         ],
         properties: [
             .init("Name", "s"),
@@ -71,8 +76,11 @@ enum VMKind: ObjectKind {
             "HardDisks": .array("(sst)", c.hardDisks.map {
                 .structure([.string($0.path), .string($0.format), .uint64(record.diskCapacities[$0.path] ?? 0)])
             }),
-            // Switch objects are not published yet, so every adapter names no switch ("/").
-            "NetworkAdapters": .array("(so)", c.networkAdapters.map { .structure([.string($0.mac), .objectPath(.root)]) }),
+            // An adapter on a libvirt network names its switch; one of another kind (a bridge,
+            // macvtap or user networking set up outside vmms) names none ("/").
+            "NetworkAdapters": .array("(so)", c.networkAdapters.map {
+                .structure([.string($0.mac), .objectPath($0.network.map { Paths.switch(name: $0) } ?? .root)])
+            }),
             "Checkpoints": .objectPaths([]),
             "CPUUsage": .uint32(record.cpuUsage),
             "StartTime": .uint64(record.startTime),
@@ -122,6 +130,10 @@ struct VMInterface: DBusInterface {
             case "SetSecureBoot": try await setSecureBoot(call)
             case "AddHardDisk": return [.string(try await addHardDisk(call))]
             case "RemoveHardDisk": try await removeHardDisk(call)
+            case "Export": return [.objectPath(try await export(call))]
+            case "Move": return [.objectPath(try await move(call))]
+            case "AddNetworkAdapter": return [.string(try await addNetworkAdapter(call))]
+            case "RemoveNetworkAdapter", "RemoveNetworkAdapterWithOptions": try await removeNetworkAdapter(call)
             default: throw VMMSError.notSupported("\(call.member) is not implemented")
             }
             return []

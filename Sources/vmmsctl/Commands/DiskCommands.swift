@@ -47,14 +47,32 @@ struct DiskAdd: ServiceCommand {
     @Option(help: ArgumentHelp("Attach this existing image.", valueName: "path"))
     var path: String?
 
+    @Option(help: ArgumentHelp("Attach a LUN of this SAN (with --lun), on virtio-scsi.", valueName: "san"))
+    var san: String?
+
+    @Option(help: ArgumentHelp("The LUN's name, as `san list` shows it.", valueName: "lun"))
+    var lun: String?
+
+    @Flag(help: "The LUN may be attached to several VMs at once (their guests must coordinate, e.g. a cluster file system).")
+    var shared = false
+
     func validate() throws {
-        guard (size == nil) != (path == nil) else { throw ValidationError("give exactly one of --size and --path") }
+        guard [size != nil, path != nil, san != nil].filter({ $0 }).count == 1 else {
+            throw ValidationError("give exactly one of --size, --path and --san")
+        }
+        if (san == nil) != (lun == nil) { throw ValidationError("--san and --lun go together") }
+        if shared && san == nil { throw ValidationError("--shared is for SAN LUNs") }
     }
 
     func run(_ client: VMMSClient) async throws {
         var options: [String: DBusValue] = [:]
         if let size { options["SizeBytes"] = .uint64(size.bytes) }
         if let path { options["Path"] = .string(global.servicePath(path)) }
+        if let san, let lun {
+            options["SAN"] = .objectPath(try await lookupSAN(san, client).path)
+            options["LUN"] = .string(lun)
+            if shared { options["Shared"] = .boolean(true) }
+        }
         try await forEachVM([target.vm], client) { vmPath, _ throws(Failure) in
             let reply = try await client.vmCall(vmPath, "AddHardDisk", [.vardict(options)], action: .vmConfigure)
             if let added = reply.first?.string { Terminal.out(added + "\n") }
