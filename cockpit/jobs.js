@@ -107,7 +107,7 @@ export function openJobDialog(service, path, title) {
         });
         document.body.append(dialog);
         dialog.showModal();
-        view.cancelButton.focus();
+        (view.finished ? close : view.cancelButton).focus();
     });
 }
 
