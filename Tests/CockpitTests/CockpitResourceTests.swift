@@ -209,7 +209,9 @@ struct CockpitResourceTests {
             }
             let written = try await runCommand("/usr/bin/qemu-io", ["-f", "qcow2", "-c", "write -P 0x5a 1M 96M", disk])
             #expect(written.status == 0, "\(written.stderr)")
-            let directory = NSTemporaryDirectory() + "vmms-cockpit-export-\(UUID().uuidString.prefix(8))"
+            // Inside VirtualMachinePath: alice may export only into the host's storage paths.
+            let machines = try #require(try await stack.client.property(RootClient.host, "org.example.VMMS1.Host", "VirtualMachinePath")?.string)
+            let directory = machines + "/ck-export-\(UUID().uuidString.prefix(8).lowercased())"
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             defer { try? FileManager.default.removeItem(atPath: directory) }
             let job = "document.querySelector('dialog[data-dialog=\"job\"] .job')"
@@ -219,7 +221,7 @@ struct CockpitResourceTests {
                 try await page.click(".vm-page button[data-action=\"export\"]")
                 try await page.setField(label: "Export to folder", directory)
                 try await page.click("dialog[data-dialog=\"export\"] button[type=submit]")
-                try await page.wait("document.querySelector('dialog[data-dialog=\"job\"]')?.open", timeout: 30)
+                try await page.waitForJobDialog()
                 // Every percentage the dialog showed, to see it move.
                 try await page.eval("""
                     (() => { const j = \(job); window.__percents = [j.dataset.percent];
@@ -241,7 +243,7 @@ struct CockpitResourceTests {
                 try await page.click(".vm-page button[data-action=\"export\"]")
                 try await page.setField(label: "Export to folder", second)
                 try await page.click("dialog[data-dialog=\"export\"] button[type=submit]")
-                try await page.wait("document.querySelector('dialog[data-dialog=\"job\"]')?.open", timeout: 30)
+                try await page.waitForJobDialog()
                 try await page.wait("Number(\(job).dataset.percent) > 0", timeout: 60)
                 try await page.click("dialog[data-dialog=\"job\"] button[data-action=\"cancel-job\"]")
                 let ended = try await page.wait("(s => s !== 'Running' && s)(\(job).dataset.state)", timeout: 120)
@@ -250,6 +252,18 @@ struct CockpitResourceTests {
                 #expect(!FileManager.default.fileExists(atPath: second + "/" + name), "a cancelled export leaves no folder")
             }
         }
+    }
+}
+
+extension Browser {
+    /// After Export/Move was submitted: the job dialog opens, or this throws with the refusal
+    /// the first dialog shows.
+    func waitForJobDialog() async throws {
+        let outcome = try await wait("""
+            document.querySelector('dialog[data-dialog="job"]')?.open ? 'job' :
+            [...document.querySelectorAll('dialog .field-error, dialog .dialog-problem')].find(e => !e.hidden)?.textContent
+            """, timeout: 30)
+        guard outcome == "job" else { throw TestFailure("no job dialog: \(outcome)") }
     }
 }
 
