@@ -195,10 +195,10 @@ struct CockpitResourceTests {
 
     /// Export from the VM page: the job dialog follows the job to Completed and the export is
     /// on disk; a second export, cancelled from the dialog once it shows progress, ends
-    /// Cancelled without its folder. vmmsd copies at 16 MiB/s (its test knob), the disk holds
+    /// Cancelled without its folder; a Move from the page moves the disk. vmmsd copies at 16 MiB/s (its test knob), the disk holds
     /// 96 MiB, so the copy takes seconds.
     @Test(.enabled(if: hasJobs, "the service has no Job interface yet"))
-    func anExportFromThePageShowsTheJobsProgressAndCanBeCancelled() async throws {
+    func exportAndMoveFromThePageShowTheJobsProgressAndCanBeCancelled() async throws {
         try await CockpitStack.with(environment: ["VMMSD_TEST_COPY_BYTES_PER_SECOND": String(16 << 20)]) { stack in
             let name = Names.unique("export")
             let vm = try await stack.client.createVM(name, ["NewDiskSizeBytes": .uint64(128 << 20)])
@@ -250,6 +250,19 @@ struct CockpitResourceTests {
                 #expect(ended == "Cancelled")
                 #expect(try await page.eval("\(job).querySelector('.job-error').hidden") == .bool(false), "the job's ErrorMessage is shown")
                 #expect(!FileManager.default.fileExists(atPath: second + "/" + name), "a cancelled export leaves no folder")
+                try await page.click("dialog[data-dialog=\"job\"] button[data-action=\"close-job\"]")
+
+                // Move (storage move of the VM that is off): its disk ends up in the folder.
+                let moved = directory + "/moved"
+                try FileManager.default.createDirectory(atPath: moved, withIntermediateDirectories: true)
+                try await page.click(".vm-page button[data-action=\"move\"]")
+                try await page.setField(label: "Move to folder", moved)
+                try await page.click("dialog[data-dialog=\"move\"] button[type=submit]")
+                try await page.waitForJobDialog()
+                let moveState = try await page.wait("(s => s !== 'Running' && s)(\(job).dataset.state)", timeout: 120)
+                #expect(moveState == "Completed")
+                let blocks = try await virsh(["domblklist", name]).stdout
+                #expect(blocks.contains(moved + "/"), "the disk is in \(moved): \(blocks)")
             }
         }
     }
