@@ -31,6 +31,8 @@ let package = Package(
         .target(name: "Spawn"),
         .target(name: "VMMSService", dependencies: [
             "DBus", "Libvirt", "Polkit", "VMMSModel",
+            // qemu-img and cp for checkpoints.
+            "Spawn",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "vmmsd", dependencies: [

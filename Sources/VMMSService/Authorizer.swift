@@ -19,6 +19,8 @@ public struct AuthorizationDetails: Sendable, Hashable {
     public var vmName: String?
     public var vmUUID: String?
     public var switchName: String?
+    /// The checkpoint a checkpoint call is about (`checkpoint.name`).
+    public var checkpointName: String? = nil
 
     public init(verb: String, vmName: String? = nil, vmUUID: String? = nil, switchName: String? = nil) {
         self.verb = verb
@@ -32,6 +34,7 @@ public struct AuthorizationDetails: Sendable, Hashable {
         if let vmName { d["vm.name"] = vmName }
         if let vmUUID { d["vm.uuid"] = vmUUID }
         if let switchName { d["switch.name"] = switchName }
+        if let checkpointName { d["checkpoint.name"] = checkpointName }
         return d
     }
 }

@@ -60,15 +60,19 @@ public final class VMMSService: Sendable {
         let journal = OperationJournal(stateDirectory: options.stateDirectory)
         let services = Services(host: host, vms: vms, monitor: monitor, link: link, authorizer: options.authorizer,
                                 disks: DiskStore(link: link, logger: logger), journal: journal, settingsStore: settingsStore,
-                                settingsGate: SerialGate(), reserves: ProcessorReserves(), logger: logger)
+                                settingsGate: SerialGate(), reserves: ProcessorReserves(), logger: logger,
+                                checkpoints: CheckpointStore(stateDirectory: options.stateDirectory,
+                                                             model: CheckpointModel(sink: publisher.sink(for: CheckpointKind.self)), vms: vms))
         let registry = ObjectRegistry(publisher: publisher, authorizer: options.authorizer, routes: [
             .host(services), .vm(services),
+            .checkpoint(services),
         ])
         let server = ObjectServer(connection: connection, objectManagerPath: Paths.root, tree: registry, emitter: emitter)
         let watchers: [any ConnectionWatcher] = [
             JournalRecovery(journal: journal, worker: link.worker, logger: logger),
             HostWatcher(link: link, host: host, accelerator: options.accelerator),
             VMWatcher(monitor: monitor, uri: options.libvirtURI),
+            CheckpointWatcher(services: services),
         ]
         let lifecycle = LinkLifecycle(link: link, watchers: watchers, logger: logger) { up in
             if !up { host.update { $0.info.connected = false } }

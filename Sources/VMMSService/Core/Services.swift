@@ -17,6 +17,8 @@ struct Services: Sendable {
     let settingsGate: SerialGate
     let reserves: ProcessorReserves
     let logger: Logger
+    /// Every VM's checkpoint tree.
+    let checkpoints: CheckpointStore
 
     /// The name of a VM other than `except` with `path` (symlinks resolved) as a hard disk.
     func vmUsingDisk(_ path: String, except: String? = nil) -> String? {

@@ -50,6 +50,8 @@ struct JournalRecovery: ConnectionWatcher {
             guard let domain = try? connection.domain(uuid: uuid) else { return }
             if try domain.isActive { try domain.destroy() }
             try VMInterface.undefine(domain)
+        case .checkpoint(let intent):
+            try CheckpointRecovery.settle(intent, connection: connection)
         case .createDisk(let path):
             // Only an image no domain uses: never delete what a VM depends on.
             for domain in try connection.allDomains() {

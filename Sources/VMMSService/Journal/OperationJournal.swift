@@ -8,6 +8,8 @@ enum JournalStep: Codable, Sendable, Equatable {
     case createDisk(path: String)
     /// A domain about to be defined with this UUID and name.
     case defineDomain(uuid: String, name: String)
+    /// A Checkpoint or Apply about to change the VM's disks (finished or undone by state).
+    case checkpoint(CheckpointIntent)
 }
 
 /// The intents of operations in progress, one file per operation under

@@ -22,6 +22,7 @@ enum VMKind: ObjectKind {
             .init("AddHardDisk", in: [.init("options", "a{sv}")], out: [.init("path", "s")]),
             .init("RemoveHardDisk", in: [.init("path", "s"), .init("options", "a{sv}")]),
             .init("Delete", in: [.init("options", "a{sv}")]),
+            .init("Checkpoint", in: [.init("name", "s")], out: [.init("checkpoint", "o")]),
         ],
         properties: [
             .init("Name", "s"),
@@ -73,7 +74,7 @@ enum VMKind: ObjectKind {
             }),
             // Switch objects are not published yet, so every adapter names no switch ("/").
             "NetworkAdapters": .array("(so)", c.networkAdapters.map { .structure([.string($0.mac), .objectPath(.root)]) }),
-            "Checkpoints": .objectPaths([]),
+            "Checkpoints": .objectPaths(record.checkpoints.map { Paths.checkpoint(vm: record.uuid, name: $0) }),
             "CPUUsage": .uint32(record.cpuUsage),
             "StartTime": .uint64(record.startTime),
             "Autostart": .boolean(record.autostart),
@@ -122,6 +123,7 @@ struct VMInterface: DBusInterface {
             case "SetSecureBoot": try await setSecureBoot(call)
             case "AddHardDisk": return [.string(try await addHardDisk(call))]
             case "RemoveHardDisk": try await removeHardDisk(call)
+            case "Checkpoint": return [.objectPath(try await checkpoint(call))]
             default: throw VMMSError.notSupported("\(call.member) is not implemented")
             }
             return []
@@ -300,6 +302,8 @@ struct VMInterface: DBusInterface {
                 services.vmUsingDisk($0, except: uuid) == nil
             } : []
             let disks = try await services.disks.deletable(candidates, roots: roots)
+            // Checkpoints go first: their images fold back into the VM's own disk files.
+            try await CheckpointEngine(services: services).deleteAll(vm: uuid)
             try await withDomain { domain in
                 if try domain.isActive { try domain.destroy() }
                 try VMInterface.undefine(domain)

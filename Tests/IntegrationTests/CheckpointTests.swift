@@ -1,0 +1,184 @@
+import DBus
+import Foundation
+import TestSupport
+import Testing
+
+/// Hyper-V standard checkpoints on the real stack (TCG guests, generation 1 on SeaBIOS and
+/// generation 2 on OVMF with Secure Boot): disk contents are written and read with qemu-io
+/// (offline) or QEMU's monitor (live), the NVRAM compared byte for byte.
+@Suite(.usesLibvirtd, .serialized, .enabled(if: realStackAvailable, realStackReason))
+struct CheckpointTests {
+    typealias Client = LifecycleTests.Client
+    static let vmInterface = "org.example.VMMS1.VM"
+    static let checkpointInterface = "org.example.VMMS1.Checkpoint"
+    static let props = "org.freedesktop.DBus.Properties"
+    static let mib: UInt64 = 1 << 20
+
+    // MARK: Helpers
+
+    static func vmProperty(_ client: Client, _ vm: ObjectPath, _ name: String) async throws -> DBusValue? {
+        try await client.call(vm, props, "Get", [.string(vmInterface), .string(name)]).first?.variant
+    }
+
+    static func property(_ client: Client, _ checkpoint: ObjectPath, _ name: String) async throws -> DBusValue? {
+        try await client.call(checkpoint, props, "Get", [.string(checkpointInterface), .string(name)]).first?.variant
+    }
+
+    static func checkpoints(_ client: Client, _ vm: ObjectPath) async throws -> [ObjectPath] {
+        guard case .array(_, let items)? = try await vmProperty(client, vm, "Checkpoints") else { return [] }
+        return items.compactMap(\.objectPath)
+    }
+
+    /// The VM's (first) hard disk as the service shows it.
+    static func disk(_ client: Client, _ vm: ObjectPath) async throws -> String {
+        guard case .array(_, let items)? = try await vmProperty(client, vm, "HardDisks"),
+              case .structure(let fields)? = items.first, let path = fields.first?.string else {
+            throw TestFailure("no HardDisks on \(vm)")
+        }
+        return path
+    }
+
+    static func checkpoint(_ client: Client, _ vm: ObjectPath, _ name: String) async throws -> ObjectPath {
+        let reply = try await client.call(vm, vmInterface, "Checkpoint", [.string(name)])
+        guard let path = reply.first?.objectPath else { throw TestFailure("Checkpoint returned \(reply)") }
+        return path
+    }
+
+    static func act(_ client: Client, _ checkpoint: ObjectPath, _ member: String, _ body: [DBusValue] = []) async throws {
+        _ = try await client.call(checkpoint, checkpointInterface, member, body)
+    }
+
+    static func format(_ path: String) -> String { path.hasSuffix(".qcow2") ? "qcow2" : "raw" }
+
+    /// Writes `byte` over 1 MiB at `offset` MiB of an image nobody has open.
+    static func write(_ byte: UInt8, at offset: Int, _ image: String) async throws {
+        let result = try await runCommand("/usr/bin/qemu-io", ["-f", format(image), "-c", "write -P \(byte) \(offset)M 1M", image])
+        guard result.status == 0, !result.stderr.contains("error") else { throw TestFailure("qemu-io write on \(image): \(result.stderr)") }
+    }
+
+    /// Whether 1 MiB at `offset` MiB of the image (through its backing chain) is `byte`.
+    static func holds(_ byte: UInt8, at offset: Int, _ image: String) async throws -> Bool {
+        let result = try await runCommand("/usr/bin/qemu-io", ["-r", "-U", "-f", format(image), "-c", "read -P \(byte) \(offset)M 1M", image])
+        return result.status == 0 && result.stdout.contains("read 1048576/1048576") && !result.stdout.contains("Pattern verification failed")
+    }
+
+    static func expectError(_ name: String, _ what: String, _ body: () async throws -> Void) async {
+        do {
+            try await body()
+            Issue.record("\(what) succeeded; expected \(name)")
+        } catch let error as DBusError {
+            #expect(error.name == name, "\(what): \(error)")
+        } catch {
+            Issue.record("\(what): \(error)")
+        }
+    }
+
+    /// The files of the VM's checkpoints.
+    static func snapshotFiles(_ vm: ObjectPath) -> [String] {
+        let uuid = vm.rawValue.split(separator: "/").last.map { $0.replacingOccurrences(of: "_", with: "-") } ?? ""
+        return ((try? FileManager.default.contentsOfDirectory(atPath: "/var/lib/vmms/machines/Snapshots/\(uuid)")) ?? []).sorted()
+    }
+
+    static func nvram(_ name: String) async throws -> String? {
+        let xml = try await virsh(["dumpxml", "--inactive", name]).stdout
+        guard let start = xml.range(of: "<nvram"), let close = xml.range(of: ">", range: start.upperBound..<xml.endIndex),
+              let end = xml.range(of: "</nvram>", range: close.upperBound..<xml.endIndex) else {
+            return FileManager.default.fileExists(atPath: "/var/lib/libvirt/qemu/nvram/\(name)_VARS.fd") ? "/var/lib/libvirt/qemu/nvram/\(name)_VARS.fd" : nil
+        }
+        return String(xml[close.upperBound..<end.lowerBound])
+    }
+
+    /// A VM with a fresh 32 MiB qcow2 disk; a generation 2 VM is started once (under TCG,
+    /// OVMF makes its NVRAM) and turned off again.
+    static func makeVM(_ client: Client, generation: UInt32, prefix: String) async throws -> (name: String, path: ObjectPath) {
+        let name = Names.unique(prefix)
+        let path = try await client.create(name, ["Generation": .uint32(generation), "MemoryStartupBytes": .uint64(128 * mib),
+                                                  "NewDiskSizeBytes": .uint64(32 * mib)])
+        if generation == 2 {
+            try await client.vm(path, "Start")
+            try await client.vm(path, "TurnOff")
+        }
+        return (name, path)
+    }
+
+    static func deleteVM(_ client: Client, _ vm: ObjectPath, _ name: String) async {
+        do { try await client.vm(vm, "Delete", [.vardict(["DeleteDisks": .boolean(true), "Force": .boolean(true)])]) } catch {
+            Issue.record("Delete \(name): \(error)")
+            _ = try? await virsh(["destroy", name])
+            _ = try? await virsh(["undefine", name, "--nvram", "--managed-save"])
+        }
+    }
+
+    // MARK: Off
+
+    /// Generation 1 and 2, off: the checkpoint brings back the disk and the NVRAM exactly;
+    /// the object says what it is; Rename moves it; Delete merges the overlay back into the
+    /// VM's own disk file, which then holds what "Now" had.
+    @Test(arguments: [UInt32(1), 2])
+    func anOffCheckpointBringsBackDiskAndNVRAM(generation: UInt32) async throws {
+        try await SystemBusNameLock.with {
+            let service = try await SystemVMMSD()
+            defer { service.stop() }
+            let client = Client(bus: try DBusConnection(bus: .system))
+            defer { client.bus.close() }
+            let (name, vm) = try await Self.makeVM(client, generation: generation, prefix: "ckoff\(generation)")
+            let original = try await Self.disk(client, vm)
+            do {
+                try await Self.write(0x5a, at: 1, original)
+                let nvramPath = try await Self.nvram(name)
+                let nvramBefore = nvramPath.flatMap { FileManager.default.contents(atPath: $0) }
+                if generation == 2 { #expect(nvramBefore != nil, "a started generation 2 VM has an NVRAM file") }
+
+                let before = UInt64(Date().timeIntervalSince1970)
+                let checkpoint = try await Self.checkpoint(client, vm, "before the update")
+                #expect(checkpoint.rawValue == vm.rawValue + "/Checkpoint/before_20the_20update")
+                #expect(try await Self.checkpoints(client, vm) == [checkpoint])
+                #expect(try await Self.property(client, checkpoint, "Name") == .string("before the update"))
+                #expect(try await Self.property(client, checkpoint, "VM") == .objectPath(vm))
+                #expect(try await Self.property(client, checkpoint, "Parent") == .objectPath("/"))
+                #expect(try await Self.property(client, checkpoint, "IncludesMemory") == .boolean(false))
+                let created = try #require(try await Self.property(client, checkpoint, "CreationTime")?.uint64)
+                #expect(created >= before - 1 && created <= UInt64(Date().timeIntervalSince1970) + 1)
+
+                // "Now" writes into an overlay; the VM's own file is frozen.
+                let overlay = try await Self.disk(client, vm)
+                #expect(overlay != original && overlay.contains("/Snapshots/"), "\(overlay)")
+                try await Self.write(0x33, at: 1, overlay)
+                if let nvramPath { try Data(repeating: 0xEE, count: 4096).write(to: URL(fileURLWithPath: nvramPath)) }
+                #expect(try await Self.holds(0x33, at: 1, overlay))
+
+                try await Self.act(client, checkpoint, "Apply")
+                #expect(try await client.state(vm) == "Off")
+                let applied = try await Self.disk(client, vm)
+                #expect(try await Self.holds(0x5a, at: 1, applied), "the disk is as at the checkpoint")
+                if let nvramPath { #expect(FileManager.default.contents(atPath: nvramPath) == nvramBefore, "the NVRAM is as at the checkpoint") }
+                #expect(!FileManager.default.fileExists(atPath: overlay), "the overlay nobody needs is gone")
+
+                // Rename moves the object; the old path is gone.
+                try await Self.act(client, checkpoint, "Rename", [.string("renamed")])
+                let renamed = try #require(ObjectPath(vm.rawValue + "/Checkpoint/renamed"))
+                #expect(try await Self.checkpoints(client, vm) == [renamed])
+                #expect(try await Self.property(client, renamed, "Name") == .string("renamed"))
+                await Self.expectError("org.example.VMMS1.Error.NotFound", "Apply at the old path") {
+                    try await Self.act(client, checkpoint, "Apply")
+                }
+
+                // Delete: "Now" (with a change after the Apply) folds back into the original file.
+                try await Self.write(0x77, at: 2, applied)
+                try await Self.act(client, renamed, "Delete", [.vardict([:])])
+                #expect(try await Self.checkpoints(client, vm).isEmpty)
+                #expect(try await Self.disk(client, vm) == original)
+                #expect(try await Self.holds(0x5a, at: 1, original))
+                #expect(try await Self.holds(0x77, at: 2, original))
+                #expect(Self.snapshotFiles(vm).isEmpty, "\(Self.snapshotFiles(vm))")
+                #expect(!(try await virsh(["dumpxml", "--inactive", name]).stdout.contains("Snapshots")))
+                // And the VM still starts.
+                try await client.vm(vm, "Start")
+                #expect(try await client.state(vm) == "Running")
+            } catch {
+                Issue.record("\(error)")
+            }
+            await Self.deleteVM(client, vm, name)
+        }
+    }
+}
