@@ -181,4 +181,176 @@ struct CheckpointTests {
             await Self.deleteVM(client, vm, name)
         }
     }
+
+    // MARK: Running
+
+    /// Writes `byte` over 1 MiB at `offset` MiB of the running guest's first virtio disk
+    /// through QEMU's monitor (qemu-io on the device's block backend).
+    static func writeLive(_ byte: UInt8, at offset: Int, _ name: String) async throws {
+        let result = try await virsh(["qemu-monitor-command", name, "--hmp",
+                                      "qemu-io -d /machine/peripheral/virtio-disk0/virtio-backend \"write -P \(byte) \(offset)M 1M\""])
+        guard result.status == 0, result.stdout.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+            throw TestFailure("live write on \(name): \(result.stdout) \(result.stderr)")
+        }
+    }
+
+    /// A VM that runs without an OS: generation 1 boots a spinning boot sector from a raw disk
+    /// (so the chain's base is raw), generation 2 sits in OVMF on a qcow2 disk.
+    static func makeRunningVM(_ client: Client, generation: UInt32) async throws -> (name: String, path: ObjectPath, cleanup: String?) {
+        let name = Names.unique("ckrun\(generation)")
+        var settings: [String: DBusValue] = ["Generation": .uint32(generation), "MemoryStartupBytes": .uint64(128 * mib)]
+        var spinner: String?
+        if generation == 1 {
+            let file = try await client.diskDirectory() + "/\(name)-spin.img"
+            var sector = [UInt8](repeating: 0, count: 512)
+            sector[0] = 0xEB; sector[1] = 0xFE; sector[510] = 0x55; sector[511] = 0xAA
+            try Data(sector + [UInt8](repeating: 0, count: Int(8 * mib) - 512)).write(to: URL(fileURLWithPath: file))
+            settings["DiskPath"] = .string(file)
+            spinner = file
+        } else {
+            settings["NewDiskSizeBytes"] = .uint64(32 * mib)
+        }
+        let path = try await client.create(name, settings)
+        try await client.vm(path, "Start")
+        return (name, path, spinner)
+    }
+
+    /// A checkpoint of a running guest holds its memory; applying it leaves the VM Saved, and
+    /// Start resumes it (libvirt says "restored") with the disk as it was. A paused guest stays
+    /// paused while checkpointed. Deleting the checkpoints of the running VM merges live (block
+    /// commit into the base, pivot off the running image) back into the VM's own disk file.
+    @Test(arguments: [UInt32(1), 2])
+    func aRunningCheckpointAppliesAsSavedAndStartResumes(generation: UInt32) async throws {
+        try await SystemBusNameLock.with {
+            let service = try await SystemVMMSD()
+            defer { service.stop() }
+            let client = Client(bus: try DBusConnection(bus: .system))
+            defer { client.bus.close() }
+            let (name, vm, spinner) = try await Self.makeRunningVM(client, generation: generation)
+            defer { if let spinner { try? FileManager.default.removeItem(atPath: spinner) } }
+            do {
+                let original = try await Self.disk(client, vm)
+                try await Self.writeLive(0x5a, at: 1, name)
+                let running = try await Self.checkpoint(client, vm, "running")
+                #expect(try await client.state(vm) == "Running", "the guest runs on after the checkpoint")
+                #expect(try await LifecycleTests.domstate(name) == "running")
+                #expect(try await Self.property(client, running, "IncludesMemory") == .boolean(true))
+                try await Self.writeLive(0x33, at: 1, name)
+
+                await Self.expectError("org.example.VMMS1.Error.InvalidState", "Apply while Running") {
+                    try await Self.act(client, running, "Apply")
+                }
+                try await client.vm(vm, "TurnOff")
+                #expect(try await Self.holds(0x33, at: 1, try await Self.disk(client, vm)))
+                try await Self.act(client, running, "Apply")
+                #expect(try await client.state(vm) == "Saved")
+                #expect(try await LifecycleTests.domstate(name) == "shut off")
+                #expect(try await Self.holds(0x5a, at: 1, try await Self.disk(client, vm)), "the disk is as at the checkpoint")
+                try await client.vm(vm, "Start")
+                #expect(try await client.state(vm) == "Running")
+                let reason = try await virsh(["domstate", "--reason", name]).stdout
+                #expect(reason.contains("restored"), "the guest resumed from the memory image: \(reason)")
+
+                // Paused: checkpointed paused, stays paused.
+                try await client.vm(vm, "Pause")
+                let paused = try await Self.checkpoint(client, vm, "paused")
+                #expect(try await client.state(vm) == "Paused")
+                #expect(try await Self.property(client, paused, "Parent") == .objectPath(running))
+                try await client.vm(vm, "Resume")
+
+                // Live merges: the older checkpoint first (an intermediate commit), then the
+                // newer (an active commit with pivot), while the guest runs.
+                try await Self.act(client, running, "Delete", [.vardict([:])])
+                #expect(try await Self.checkpoints(client, vm) == [paused])
+                #expect(try await Self.property(client, paused, "Parent") == .objectPath("/"))
+                #expect(try await client.state(vm) == "Running")
+                try await Self.act(client, paused, "Delete", [.vardict([:])])
+                #expect(try await Self.checkpoints(client, vm).isEmpty)
+                #expect(try await client.state(vm) == "Running")
+                #expect(try await Self.disk(client, vm) == original)
+                try await client.vm(vm, "TurnOff")
+                #expect(try await Self.holds(0x5a, at: 1, original), "the VM's own file holds what the guest wrote")
+                #expect(Self.snapshotFiles(vm).isEmpty, "\(Self.snapshotFiles(vm))")
+            } catch {
+                Issue.record("\(error)\n\(service.log.suffix(3000))")
+            }
+            await Self.deleteVM(client, vm, name)
+        }
+    }
+
+    // MARK: Branches
+
+    /// Apply an older checkpoint, take a new one: two branches under one parent, each applied
+    /// in turn has its own contents. Deleting their shared parent keeps its image as their base;
+    /// deleting one branch frees its file and folds the base into the other.
+    @Test func branchesKeepTheirContentsAndDeletesKeepTheNeighbours() async throws {
+        try await SystemBusNameLock.with {
+            let service = try await SystemVMMSD()
+            defer { service.stop() }
+            let client = Client(bus: try DBusConnection(bus: .system))
+            defer { client.bus.close() }
+            let (name, vm) = try await Self.makeVM(client, generation: 1, prefix: "ckbranch")
+            do {
+                let original = try await Self.disk(client, vm)
+                try await Self.write(0x11, at: 1, original)
+                let a = try await Self.checkpoint(client, vm, "A")
+                try await Self.write(0x22, at: 2, try await Self.disk(client, vm))
+                let b = try await Self.checkpoint(client, vm, "B")
+                let bFrozen = try await Self.disk(client, vm)
+                try await Self.act(client, a, "Apply")
+                #expect(try await !Self.holds(0x22, at: 2, try await Self.disk(client, vm)))
+                try await Self.write(0x33, at: 3, try await Self.disk(client, vm))
+                let c = try await Self.checkpoint(client, vm, "C")
+                #expect(try await Self.checkpoints(client, vm) == [a, b, c])
+                #expect(try await Self.property(client, b, "Parent") == .objectPath(a))
+                #expect(try await Self.property(client, c, "Parent") == .objectPath(a))
+
+                for _ in 0..<2 {
+                    try await Self.act(client, b, "Apply")
+                    var disk = try await Self.disk(client, vm)
+                    #expect(try await Self.holds(0x11, at: 1, disk))
+                    #expect(try await Self.holds(0x22, at: 2, disk))
+                    #expect(try await !Self.holds(0x33, at: 3, disk))
+                    try await Self.act(client, c, "Apply")
+                    disk = try await Self.disk(client, vm)
+                    #expect(try await Self.holds(0x33, at: 3, disk))
+                    #expect(try await !Self.holds(0x22, at: 2, disk))
+                }
+
+                // A, the parent of both: its image stays as their shared base.
+                try await Self.act(client, a, "Delete", [.vardict([:])])
+                #expect(try await Self.checkpoints(client, vm) == [b, c])
+                #expect(try await Self.property(client, b, "Parent") == .objectPath("/"))
+                #expect(FileManager.default.fileExists(atPath: original))
+                try await Self.act(client, b, "Apply")
+                #expect(try await Self.holds(0x11, at: 1, try await Self.disk(client, vm)))
+                #expect(try await Self.holds(0x22, at: 2, try await Self.disk(client, vm)))
+
+                // B: its file goes, and the base folds into C's branch.
+                try await Self.act(client, c, "Apply")
+                let filesBefore = Self.snapshotFiles(vm).count
+                try await Self.act(client, b, "Delete", [.vardict([:])])
+                #expect(!FileManager.default.fileExists(atPath: bFrozen), "B's image is deleted")
+                #expect(Self.snapshotFiles(vm).count < filesBefore)
+                try await Self.act(client, c, "Apply")
+                let disk = try await Self.disk(client, vm)
+                #expect(try await Self.holds(0x11, at: 1, disk))
+                #expect(try await Self.holds(0x33, at: 3, disk))
+
+                // A subtree at once.
+                let d = try await Self.checkpoint(client, vm, "D")
+                let e = try await Self.checkpoint(client, vm, "E")
+                #expect(try await Self.property(client, e, "Parent") == .objectPath(d))
+                try await Self.act(client, d, "Delete", [.vardict(["IncludeChildren": .boolean(true)])])
+                #expect(try await Self.checkpoints(client, vm) == [c])
+                try await Self.act(client, c, "Delete", [.vardict([:])])
+                #expect(try await Self.disk(client, vm) == original)
+                #expect(try await Self.holds(0x33, at: 3, original))
+                #expect(Self.snapshotFiles(vm).isEmpty, "\(Self.snapshotFiles(vm))")
+            } catch {
+                Issue.record("\(error)\n\(service.log.suffix(3000))")
+            }
+            await Self.deleteVM(client, vm, name)
+        }
+    }
 }
