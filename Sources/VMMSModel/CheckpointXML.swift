@@ -7,6 +7,12 @@ public enum CheckpointXML {
         /// The file; nil for a disk that is no file (a block device, a network LUN).
         public var file: String?
         public var format: String
+
+        public init(target: String, file: String?, format: String) {
+            self.target = target
+            self.file = file
+            self.format = format
+        }
     }
 
     /// Every hard disk (not CD-ROMs or floppies) in document order.

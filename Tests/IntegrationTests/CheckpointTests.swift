@@ -353,4 +353,217 @@ struct CheckpointTests {
             await Self.deleteVM(client, vm, name)
         }
     }
+
+    // MARK: Bad input, other clients, polkit
+
+    /// busctl and gdbus as the test users: odd names, a duplicate, Apply while Running, a
+    /// checkpoint that is gone, an unknown option, disk changes while checkpoints exist, a VM
+    /// without disks; bob is refused, alice (vmms-admins) is not. The object introspects as
+    /// dbus/org.example.VMMS1.Checkpoint.xml says.
+    @Test func badInputIsRefusedAndLeavesTheTreeAsItWas() async throws {
+        try await SystemBusNameLock.with {
+            let service = try await SystemVMMSD()
+            defer { service.stop() }
+            let client = Client(bus: try DBusConnection(bus: .system))
+            defer { client.bus.close() }
+            let (name, vm) = try await Self.makeVM(client, generation: 1, prefix: "ckbad")
+            let root = GDBus(user: "root"), alice = GDBus(user: "alice"), bob = GDBus(user: "bob")
+            do {
+                for bad in ["", "-dash", ".dot", "a/b", "tab\there", String(repeating: "x", count: 65), "caf\u{e9}"] {
+                    let outcome = try await busctl(as: "root", ["call", "--", "org.example.VMMS1", vm.rawValue, Self.vmInterface, "Checkpoint", "s", bad])
+                    #expect(outcome.status != 0, "\(bad.debugDescription): \(outcome.stdout)")
+                    #expect(outcome.stderr.contains("checkpoint name"), "\(bad.debugDescription): \(outcome.stderr)")
+                }
+                #expect(try await Self.checkpoints(client, vm).isEmpty)
+
+                let created = try await alice.call(vm.rawValue, "\(Self.vmInterface).Checkpoint", ["first one"])
+                #expect(created.ok, "\(created)")
+                let first = try #require(try await Self.checkpoints(client, vm).first)
+                let duplicate = try await root.call(vm.rawValue, "\(Self.vmInterface).Checkpoint", ["first one"])
+                #expect(duplicate.errorName == "org.example.VMMS1.Error.AlreadyExists", "\(duplicate)")
+                let refused = try await bob.call(vm.rawValue, "\(Self.vmInterface).Checkpoint", ["bobs"])
+                #expect(refused.errorName == "org.example.VMMS1.Error.NotAuthorized", "\(refused)")
+                for method in ["Apply", "Delete"] {
+                    let outcome = try await bob.call(first.rawValue, "\(Self.checkpointInterface).\(method)", method == "Delete" ? ["{}"] : [])
+                    #expect(outcome.errorName == "org.example.VMMS1.Error.NotAuthorized", "\(method): \(outcome)")
+                }
+                let unknown = try await root.call(first.rawValue, "\(Self.checkpointInterface).Delete", ["{'Children': <true>}"])
+                #expect(unknown.errorName == "org.freedesktop.DBus.Error.InvalidArgs", "\(unknown)")
+                let second = try await Self.checkpoint(client, vm, "second")
+                let taken = try await root.call(second.rawValue, "\(Self.checkpointInterface).Rename", ["first one"])
+                #expect(taken.errorName == "org.example.VMMS1.Error.AlreadyExists", "\(taken)")
+                let disk = try await root.call(vm.rawValue, "\(Self.vmInterface).AddHardDisk", ["{'SizeBytes': <uint64 16777216>}"])
+                #expect(disk.errorName == "org.example.VMMS1.Error.InvalidState" && disk.output.contains("checkpoints"), "\(disk)")
+
+                // The introspection matches the XML file.
+                let xml = try await busctl(as: "root", ["introspect", "--xml-interface", "org.example.VMMS1", first.rawValue])
+                let live = try InterfaceShape.parse(xml.stdout)
+                let expected = try InterfaceShape.parse(String(contentsOfFile: repositoryRoot + "/dbus/org.example.VMMS1.Checkpoint.xml", encoding: .utf8))
+                #expect(!expected.isEmpty)
+                for (interface, shape) in expected { #expect(live[interface] == shape, "\(interface)") }
+
+                // Apply while Running names the state; nothing changes.
+                try await client.vm(vm, "Start")
+                let running = try await root.call(first.rawValue, "\(Self.checkpointInterface).Apply")
+                #expect(running.errorName == "org.example.VMMS1.Error.InvalidState" && running.output.contains("Running"), "\(running)")
+                #expect(try await client.state(vm) == "Running")
+                try await client.vm(vm, "TurnOff")
+
+                // Gone: NotFound at its path.
+                try await Self.act(client, first, "Delete", [.vardict([:])])
+                let gone = try await root.call(first.rawValue, "\(Self.checkpointInterface).Apply")
+                #expect(gone.errorName == "org.example.VMMS1.Error.NotFound", "\(gone)")
+                #expect(try await Self.checkpoints(client, vm) == [second])
+                #expect(try await Self.property(client, second, "Parent") == .objectPath("/"))
+
+                // A VM without disks has nothing to checkpoint.
+                let diskless = try await root.createVM(Names.unique("cknodisk"))
+                let none = try await root.call(diskless, "\(Self.vmInterface).Checkpoint", ["x"])
+                #expect(none.errorName == "org.example.VMMS1.Error.NotSupported", "\(none)")
+                _ = try await root.call(diskless, "\(Self.vmInterface).Delete", ["{}"])
+            } catch {
+                Issue.record("\(error)\n\(service.log.suffix(3000))")
+            }
+            await Self.deleteVM(client, vm, name)
+            #expect(Self.snapshotFiles(vm).isEmpty, "VM Delete removes the checkpoints' files")
+        }
+    }
+
+    // MARK: Restarts, behind the service's back
+
+    /// The checkpoints survive a vmmsd restart (the same objects, the same tree, Apply works);
+    /// a libvirt snapshot taken with virsh behind vmms's back is not shown and does not break
+    /// the VM object; VM Delete removes the checkpoints, their files and the tree.
+    @Test func checkpointsSurviveARestartAndVirshSnapshotsAreIgnored() async throws {
+        try await SystemBusNameLock.with {
+            let state = NSTemporaryDirectory() + "vmms-ckrestart-\(UUID().uuidString.prefix(8))"
+            defer { try? FileManager.default.removeItem(atPath: state) }
+            var service = try await SystemVMMSD(stateDirectory: state)
+            defer { service.stop() }
+            let client = Client(bus: try DBusConnection(bus: .system))
+            defer { client.bus.close() }
+            let (name, vm) = try await Self.makeVM(client, generation: 1, prefix: "ckrestart")
+            do {
+                try await Self.write(0x42, at: 1, try await Self.disk(client, vm))
+                let a = try await Self.checkpoint(client, vm, "a")
+                let b = try await Self.checkpoint(client, vm, "b")
+                let tree = state + "/checkpoints/" + (vm.rawValue.split(separator: "/").last ?? "").replacingOccurrences(of: "_", with: "-") + ".json"
+                #expect(FileManager.default.fileExists(atPath: tree))
+                let created = try await Self.property(client, a, "CreationTime")
+                service.stop()
+                service = try await SystemVMMSD(stateDirectory: state)
+                #expect(try await Self.checkpoints(client, vm) == [a, b])
+                #expect(try await Self.property(client, b, "Parent") == .objectPath(a))
+                #expect(try await Self.property(client, a, "CreationTime") == created)
+                try await Self.write(0x24, at: 1, try await Self.disk(client, vm))
+                try await Self.act(client, a, "Apply")
+                #expect(try await Self.holds(0x42, at: 1, try await Self.disk(client, vm)))
+
+                // libvirt's own internal snapshot: listed by virsh, not by vmms.
+                let snap = try await virsh(["snapshot-create-as", name, "behind-the-back"])
+                #expect(snap.status == 0, "\(snap.stderr)")
+                #expect(try await Self.checkpoints(client, vm) == [a, b])
+                #expect(try await client.state(vm) == "Off")
+                try await client.vm(vm, "Start")
+                #expect(try await client.state(vm) == "Running")
+                try await client.vm(vm, "TurnOff")
+                // Delete with libvirt's snapshot metadata and vmms's checkpoints.
+                try await client.vm(vm, "Delete", [.vardict(["DeleteDisks": .boolean(true)])])
+                #expect(try await !HardeningTests.exists(name))
+                #expect(Self.snapshotFiles(vm).isEmpty)
+                #expect(!FileManager.default.fileExists(atPath: tree))
+                return
+            } catch {
+                Issue.record("\(error)\n\(service.log.suffix(3000))")
+            }
+            await Self.deleteVM(client, vm, name)
+        }
+    }
+
+    // MARK: Crash safety
+
+    /// kill -9 of vmmsd at each step of Checkpoint, Apply and Delete, then a restart: the VM
+    /// has either the state before or the finished one, its definition, the tree and the files
+    /// agree (every file of the tree exists, none is left over), it starts, and the journal is
+    /// empty.
+    @Test(arguments: ["Checkpoint.intended", "Checkpoint.filesMade", "Checkpoint.switched",
+                      "Apply.intended", "Apply.overlaysMade", "Apply.switched", "Delete.recorded", "Tidy.merged"])
+    func aCrashAtAnyStepLeavesThePreviousOrTheFinishedState(point: String) async throws {
+        try await SystemBusNameLock.with {
+            let state = NSTemporaryDirectory() + "vmms-ckcrash-\(UUID().uuidString.prefix(8))"
+            defer { try? FileManager.default.removeItem(atPath: state) }
+            let client = Client(bus: try DBusConnection(bus: .system))
+            defer { client.bus.close() }
+            var service = try await SystemVMMSD(stateDirectory: state)
+            let (name, vm) = try await Self.makeVM(client, generation: 1, prefix: "ckcrash")
+            var crashing: SystemVMMSD?
+            do {
+                try await Self.write(0x61, at: 1, try await Self.disk(client, vm))
+                var base: ObjectPath?
+                if !point.hasPrefix("Checkpoint") {
+                    base = try await Self.checkpoint(client, vm, "base")
+                    try await Self.write(0x62, at: 1, try await Self.disk(client, vm))
+                }
+                service.stop()
+                crashing = try await SystemVMMSD(stateDirectory: state, environment: ["VMMSD_TEST_CRASH_AT": point])
+                do {
+                    if point.hasPrefix("Checkpoint") {
+                        _ = try await Self.checkpoint(client, vm, "crash")
+                    } else if point.hasPrefix("Apply") {
+                        try await Self.act(client, try #require(base), "Apply")
+                    } else {
+                        try await Self.act(client, try #require(base), "Delete", [.vardict([:])])
+                    }
+                    Issue.record("the call replied although vmmsd should have died at \(point)")
+                } catch {}
+                let died = await HardeningTests.eventually(20) { crashing?.process.exitStatusIfExited() != nil }
+                #expect(died && crashing?.process.exitStatusIfExited() == 128 + SIGKILL, "vmmsd did not die at \(point)")
+                crashing?.stop()
+                crashing = nil
+                service = try await SystemVMMSD(stateDirectory: state)
+
+                if point.hasPrefix("Delete") || point.hasPrefix("Tidy") {
+                    // The restarted service finishes folding the images in the background.
+                    #expect(await HardeningTests.eventually(30) { Self.snapshotFiles(vm).isEmpty }, "\(Self.snapshotFiles(vm))")
+                    let folded = try await HardeningTests.eventually(10) { !(try await Self.disk(client, vm)).contains("/Snapshots/") }
+                    #expect(folded, "the disk is the VM's own file again")
+                }
+                let journal = (try? FileManager.default.contentsOfDirectory(atPath: state + "/journal")) ?? []
+                #expect(journal.isEmpty, "\(journal)")
+                // The definition names the tree's images, and every file is accounted for.
+                let disk = try await Self.disk(client, vm)
+                let xml = try await virsh(["dumpxml", "--inactive", name]).stdout
+                #expect(xml.contains("'\(disk)'"))
+                #expect(FileManager.default.fileExists(atPath: disk))
+                let treePath = state + "/checkpoints/" + (vm.rawValue.split(separator: "/").last ?? "").replacingOccurrences(of: "_", with: "-") + ".json"
+                let treeText = (try? String(contentsOfFile: treePath, encoding: .utf8)) ?? ""
+                for file in Self.snapshotFiles(vm) {
+                    #expect(treeText.contains(file), "\(file) is left over after a crash at \(point)")
+                }
+                let checkpoints = try await Self.checkpoints(client, vm)
+                switch point {
+                case "Checkpoint.intended", "Checkpoint.filesMade":
+                    #expect(checkpoints.isEmpty, "the checkpoint was undone")
+                    #expect(try await Self.holds(0x61, at: 1, disk))
+                case "Checkpoint.switched":
+                    #expect(checkpoints.count == 1, "the checkpoint was finished")
+                case "Apply.intended", "Apply.overlaysMade":
+                    #expect(try await Self.holds(0x62, at: 1, disk), "the Apply was undone")
+                case "Apply.switched":
+                    #expect(try await Self.holds(0x61, at: 1, disk), "the Apply was finished")
+                default:
+                    #expect(checkpoints.isEmpty, "the Delete was finished")
+                    #expect(try await Self.holds(0x62, at: 1, disk))
+                    #expect(Self.snapshotFiles(vm).isEmpty, "\(Self.snapshotFiles(vm))")
+                }
+                try await client.vm(vm, "Start")
+                #expect(try await client.state(vm) == "Running")
+            } catch {
+                Issue.record("\(point): \(error)\n\(service.log.suffix(3000))")
+            }
+            crashing?.stop()
+            await Self.deleteVM(client, vm, name)
+            service.stop()
+        }
+    }
 }
