@@ -567,3 +567,47 @@ struct CheckpointTests {
         }
     }
 }
+
+/// A libvirtd restart under a VM with checkpoints: the checkpoints stay, and Apply, Start
+/// and a live merge work on the new connection.
+@Suite(.disturbsLibvirtd, .serialized, .enabled(if: realStackAvailable, realStackReason))
+struct CheckpointLibvirtdRestartTests {
+    typealias Suite = CheckpointTests
+
+    @Test func checkpointsSurviveALibvirtdRestart() async throws {
+        try await SystemBusNameLock.with {
+            let service = try await SystemVMMSD()
+            defer { service.stop() }
+            let client = CheckpointTests.Client(bus: try DBusConnection(bus: .system))
+            defer { client.bus.close() }
+            let (name, vm, spinner) = try await Suite.makeRunningVM(client, generation: 1)
+            defer { if let spinner { try? FileManager.default.removeItem(atPath: spinner) } }
+            do {
+                try await Suite.writeLive(0x5a, at: 1, name)
+                let checkpoint = try await Suite.checkpoint(client, vm, "before restart")
+                try await Libvirtd.stop()
+                try await Libvirtd.start()
+                let connected = await HardeningTests.eventually(30) {
+                    (try? await client.call("/org/example/VMMS1/Host", Suite.props, "Get",
+                                            [.string("org.example.VMMS1.Host"), .string("Connected")]).first?.variant?.boolean) == true
+                }
+                #expect(connected)
+                #expect(try await Suite.checkpoints(client, vm) == [checkpoint])
+                #expect(try await client.state(vm) == "Running")
+                try await Suite.writeLive(0x33, at: 1, name)
+                try await client.vm(vm, "TurnOff")
+                try await Suite.act(client, checkpoint, "Apply")
+                #expect(try await client.state(vm) == "Saved")
+                #expect(try await Suite.holds(0x5a, at: 1, try await Suite.disk(client, vm)))
+                try await client.vm(vm, "Start")
+                #expect(try await client.state(vm) == "Running")
+                try await Suite.act(client, checkpoint, "Delete", [.vardict([:])])
+                #expect(try await Suite.checkpoints(client, vm).isEmpty)
+                #expect(try await Suite.disk(client, vm) == spinner)
+            } catch {
+                Issue.record("\(error)\n\(service.log.suffix(3000))")
+            }
+            await Suite.deleteVM(client, vm, name)
+        }
+    }
+}
