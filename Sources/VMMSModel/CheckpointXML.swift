@@ -35,6 +35,11 @@ public enum CheckpointXML {
         }
     }
 
+    /// The domain's `<name>`.
+    public static func name(in xml: String) throws(DomainXMLError) -> String? {
+        try DomainXML.document(xml, what: "domain XML").element(named: "name")?.stringValue
+    }
+
     /// The NVRAM file (`<os><nvram>`), nil when the definition names none.
     public static func nvram(in xml: String) throws(DomainXMLError) -> String? {
         let domain = try DomainXML.document(xml, what: "domain XML")

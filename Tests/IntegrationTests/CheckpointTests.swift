@@ -258,6 +258,19 @@ struct CheckpointTests {
                 #expect(try await Self.property(client, paused, "Parent") == .objectPath(running))
                 try await client.vm(vm, "Resume")
 
+                // Renamed, the VM keeps its checkpoints; libvirt restores a memory image only
+                // under the name it was saved with, and Apply says so before touching anything.
+                try await client.vm(vm, "TurnOff")
+                try await client.vm(vm, "Rename", [.string(name + "-r")])
+                #expect(try await Self.checkpoints(client, vm) == [running, paused])
+                let diskBefore = try await Self.disk(client, vm)
+                await Self.expectError("org.example.VMMS1.Error.InvalidState", "Apply of a memory checkpoint after a rename") {
+                    try await Self.act(client, running, "Apply")
+                }
+                #expect(try await Self.disk(client, vm) == diskBefore)
+                try await client.vm(vm, "Rename", [.string(name)])
+                try await client.vm(vm, "Start")
+
                 // Live merges: the older checkpoint first (an intermediate commit), then the
                 // newer (an active commit with pivot), while the guest runs.
                 try await Self.act(client, running, "Delete", [.vardict([:])])
@@ -456,8 +469,12 @@ struct CheckpointTests {
                 #expect(try await Self.property(client, b, "Parent") == .objectPath(a))
                 #expect(try await Self.property(client, a, "CreationTime") == created)
                 try await Self.write(0x24, at: 1, try await Self.disk(client, vm))
+                // A renamed VM keeps its checkpoints and its name through Apply.
+                try await client.vm(vm, "Rename", [.string(name + "-r")])
                 try await Self.act(client, a, "Apply")
                 #expect(try await Self.holds(0x42, at: 1, try await Self.disk(client, vm)))
+                #expect(try await Self.vmProperty(client, vm, "Name") == .string(name + "-r"))
+                try await client.vm(vm, "Rename", [.string(name)])
 
                 // libvirt's own internal snapshot: listed by virsh, not by vmms.
                 let snap = try await virsh(["snapshot-create-as", name, "behind-the-back"])

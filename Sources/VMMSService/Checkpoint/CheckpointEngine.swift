@@ -143,6 +143,16 @@ struct CheckpointEngine: Sendable {
         let before = store.tree(uuid)
         guard let entry = before.entry(id: id) else { throw VMMSError.notFound("the checkpoint no longer exists") }
         let (_, _) = try await definition(record, tree: before)
+        if let memory = entry.memory {
+            // libvirt 9.0 restores a memory image only under the name it was saved with.
+            let saved = try await services.link.run { connection in
+                try CheckpointXML.name(in: try connection.saveImageXML(path: memory))
+            }
+            if let saved, saved != record.name {
+                throw VMMSError.invalidState(current: record.state.rawValue,
+                    message: "the memory of checkpoint \(entry.name) was saved while the VM was named \(saved), and libvirt restores it only under that name; rename \(record.name) back to \(saved) to apply it")
+            }
+        }
         let directory = directory(uuid)
         let newID = Self.newID()
         var overlays: [String: String] = [:]
