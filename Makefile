@@ -52,6 +52,11 @@ test: deps
 bench: deps
 	scripts/bench.sh $(BENCH_ARGS)
 
+# Checkpoint + Apply of a running 256 MiB VM against virsh snapshot-create-as --memspec (root).
+.PHONY: bench-checkpoints
+bench-checkpoints: build
+	scripts/bench-checkpoints.sh $(BENCH_ROUNDS)
+
 clean:
 	rm -rf .build .build-bench $(RUN_DIR)
 
