@@ -16,6 +16,17 @@ struct CheckpointTests {
 
     // MARK: Helpers
 
+    /// Runs `body` with this tree's vmmsd on the system bus and a client of it.
+    static func withService(_ body: (SystemVMMSD, Client) async throws -> Void) async throws {
+        try await SystemBusNameLock.with {
+            let service = try await SystemVMMSD()
+            defer { service.stop() }
+            let client = Client(bus: try DBusConnection(bus: .system))
+            defer { client.bus.close() }
+            try await body(service, client)
+        }
+    }
+
     static func vmProperty(_ client: Client, _ vm: ObjectPath, _ name: String) async throws -> DBusValue? {
         try await client.call(vm, props, "Get", [.string(vmInterface), .string(name)]).first?.variant
     }
@@ -116,11 +127,7 @@ struct CheckpointTests {
     /// VM's own disk file, which then holds what "Now" had.
     @Test(arguments: [UInt32(1), 2])
     func anOffCheckpointBringsBackDiskAndNVRAM(generation: UInt32) async throws {
-        try await SystemBusNameLock.with {
-            let service = try await SystemVMMSD()
-            defer { service.stop() }
-            let client = Client(bus: try DBusConnection(bus: .system))
-            defer { client.bus.close() }
+        try await Self.withService { service, client in
             let (name, vm) = try await Self.makeVM(client, generation: generation, prefix: "ckoff\(generation)")
             let original = try await Self.disk(client, vm)
             do {
@@ -221,11 +228,7 @@ struct CheckpointTests {
     /// commit into the base, pivot off the running image) back into the VM's own disk file.
     @Test(arguments: [UInt32(1), 2])
     func aRunningCheckpointAppliesAsSavedAndStartResumes(generation: UInt32) async throws {
-        try await SystemBusNameLock.with {
-            let service = try await SystemVMMSD()
-            defer { service.stop() }
-            let client = Client(bus: try DBusConnection(bus: .system))
-            defer { client.bus.close() }
+        try await Self.withService { service, client in
             let (name, vm, spinner) = try await Self.makeRunningVM(client, generation: generation)
             defer { if let spinner { try? FileManager.default.removeItem(atPath: spinner) } }
             do {
@@ -291,17 +294,89 @@ struct CheckpointTests {
         }
     }
 
+    /// Deleting the checkpoint a Saved VM was applied from merges the VM's image offline into
+    /// the original file and re-points the saved-state image too: Start still resumes it.
+    @Test func deletingTheAppliedCheckpointOfASavedVMKeepsItResumable() async throws {
+        try await Self.withService { service, client in
+            let (name, vm, spinner) = try await Self.makeRunningVM(client, generation: 1)
+            defer { if let spinner { try? FileManager.default.removeItem(atPath: spinner) } }
+            do {
+                try await Self.writeLive(0x5a, at: 1, name)
+                let checkpoint = try await Self.checkpoint(client, vm, "c")
+                try await client.vm(vm, "TurnOff")
+                try await Self.act(client, checkpoint, "Apply")
+                #expect(try await client.state(vm) == "Saved")
+                try await Self.act(client, checkpoint, "Delete", [.vardict([:])])
+                #expect(try await client.state(vm) == "Saved")
+                #expect(try await Self.disk(client, vm) == spinner)
+                #expect(try await Self.holds(0x5a, at: 1, try #require(spinner)))
+                let saved = try await virsh(["managedsave-dumpxml", name]).stdout
+                #expect(saved.contains(try #require(spinner)) && !saved.contains("/Snapshots/"), "\(saved)")
+                try await client.vm(vm, "Start")
+                #expect(try await client.state(vm) == "Running")
+                #expect(try await virsh(["domstate", "--reason", name]).stdout.contains("restored"))
+                #expect(Self.snapshotFiles(vm).isEmpty, "\(Self.snapshotFiles(vm))")
+            } catch {
+                Issue.record("\(error)\n\(service.log.suffix(3000))")
+            }
+            await Self.deleteVM(client, vm, name)
+        }
+    }
+
+    /// kill -9 while the guest is paused for its memory image, and while an Apply restores
+    /// memory: after a restart the guest runs again (not left paused) with the checkpoint
+    /// recorded, and the Apply is finished (the VM is Saved and resumes).
+    @Test(arguments: ["Checkpoint.snapshotTaken", "Apply.restored"])
+    func aCrashDuringARunningCheckpointOrItsApplyIsFinished(point: String) async throws {
+        try await SystemBusNameLock.with {
+            let state = NSTemporaryDirectory() + "vmms-ckcrashrun-\(UUID().uuidString.prefix(8))"
+            defer { try? FileManager.default.removeItem(atPath: state) }
+            let client = Client(bus: try DBusConnection(bus: .system))
+            defer { client.bus.close() }
+            var service = try await SystemVMMSD(stateDirectory: state)
+            let (name, vm, spinner) = try await Self.makeRunningVM(client, generation: 1)
+            defer { if let spinner { try? FileManager.default.removeItem(atPath: spinner) } }
+            do {
+                var checkpoint: ObjectPath?
+                if point.hasPrefix("Apply") {
+                    checkpoint = try await Self.checkpoint(client, vm, "c")
+                    try await client.vm(vm, "TurnOff")
+                }
+                service.stop()
+                let crashing = try await SystemVMMSD(stateDirectory: state, environment: ["VMMSD_TEST_CRASH_AT": point])
+                do {
+                    if let checkpoint { try await Self.act(client, checkpoint, "Apply") } else { _ = try await Self.checkpoint(client, vm, "c") }
+                    Issue.record("the call replied although vmmsd should have died at \(point)")
+                } catch {}
+                #expect(await HardeningTests.eventually(20) { crashing.process.exitStatusIfExited() != nil })
+                crashing.stop()
+                service = try await SystemVMMSD(stateDirectory: state)
+                #expect(((try? FileManager.default.contentsOfDirectory(atPath: state + "/journal")) ?? []).isEmpty)
+                let checkpoints = try await Self.checkpoints(client, vm)
+                #expect(checkpoints.count == 1)
+                if point.hasPrefix("Checkpoint") {
+                    #expect(try await HardeningTests.eventually(5) { try await client.state(vm) == "Running" }, "the guest was resumed")
+                    #expect(try await Self.property(client, try #require(checkpoints.first), "IncludesMemory") == .boolean(true))
+                } else {
+                    #expect(try await HardeningTests.eventually(5) { try await client.state(vm) == "Saved" }, "the Apply was finished")
+                    try await client.vm(vm, "Start")
+                    #expect(try await virsh(["domstate", "--reason", name]).stdout.contains("restored"))
+                }
+            } catch {
+                Issue.record("\(point): \(error)\n\(service.log.suffix(3000))")
+            }
+            await Self.deleteVM(client, vm, name)
+            service.stop()
+        }
+    }
+
     // MARK: Branches
 
     /// Apply an older checkpoint, take a new one: two branches under one parent, each applied
     /// in turn has its own contents. Deleting their shared parent keeps its image as their base;
     /// deleting one branch frees its file and folds the base into the other.
     @Test func branchesKeepTheirContentsAndDeletesKeepTheNeighbours() async throws {
-        try await SystemBusNameLock.with {
-            let service = try await SystemVMMSD()
-            defer { service.stop() }
-            let client = Client(bus: try DBusConnection(bus: .system))
-            defer { client.bus.close() }
+        try await Self.withService { service, client in
             let (name, vm) = try await Self.makeVM(client, generation: 1, prefix: "ckbranch")
             do {
                 let original = try await Self.disk(client, vm)
@@ -374,11 +449,7 @@ struct CheckpointTests {
     /// without disks; bob is refused, alice (vmms-admins) is not. The object introspects as
     /// dbus/org.example.VMMS1.Checkpoint.xml says.
     @Test func badInputIsRefusedAndLeavesTheTreeAsItWas() async throws {
-        try await SystemBusNameLock.with {
-            let service = try await SystemVMMSD()
-            defer { service.stop() }
-            let client = Client(bus: try DBusConnection(bus: .system))
-            defer { client.bus.close() }
+        try await Self.withService { service, client in
             let (name, vm) = try await Self.makeVM(client, generation: 1, prefix: "ckbad")
             let root = GDBus(user: "root"), alice = GDBus(user: "alice"), bob = GDBus(user: "bob")
             do {
@@ -592,11 +663,7 @@ struct CheckpointLibvirtdRestartTests {
     typealias Suite = CheckpointTests
 
     @Test func checkpointsSurviveALibvirtdRestart() async throws {
-        try await SystemBusNameLock.with {
-            let service = try await SystemVMMSD()
-            defer { service.stop() }
-            let client = CheckpointTests.Client(bus: try DBusConnection(bus: .system))
-            defer { client.bus.close() }
+        try await Suite.withService { service, client in
             let (name, vm, spinner) = try await Suite.makeRunningVM(client, generation: 1)
             defer { if let spinner { try? FileManager.default.removeItem(atPath: spinner) } }
             do {
