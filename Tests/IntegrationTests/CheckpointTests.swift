@@ -249,6 +249,10 @@ struct CheckpointTests {
                 #expect(try await client.state(vm) == "Saved")
                 #expect(try await LifecycleTests.domstate(name) == "shut off")
                 #expect(try await Self.holds(0x5a, at: 1, try await Self.disk(client, vm)), "the disk is as at the checkpoint")
+                // Applying to a Saved VM replaces its saved state.
+                try await Self.act(client, running, "Apply")
+                #expect(try await client.state(vm) == "Saved")
+                #expect(Self.snapshotFiles(vm).filter { $0.hasSuffix(".qcow2") }.count == 1, "\(Self.snapshotFiles(vm))")
                 try await client.vm(vm, "Start")
                 #expect(try await client.state(vm) == "Running")
                 let reason = try await virsh(["domstate", "--reason", name]).stdout
@@ -528,7 +532,8 @@ struct CheckpointTests {
             defer { client.bus.close() }
             let (name, vm) = try await Self.makeVM(client, generation: 1, prefix: "ckrestart")
             do {
-                try await Self.write(0x42, at: 1, try await Self.disk(client, vm))
+                let original = try await Self.disk(client, vm)
+                try await Self.write(0x42, at: 1, original)
                 let a = try await Self.checkpoint(client, vm, "a")
                 let b = try await Self.checkpoint(client, vm, "b")
                 let tree = state + "/checkpoints/" + (vm.rawValue.split(separator: "/").last ?? "").replacingOccurrences(of: "_", with: "-") + ".json"
@@ -560,6 +565,7 @@ struct CheckpointTests {
                 #expect(try await !HardeningTests.exists(name))
                 #expect(Self.snapshotFiles(vm).isEmpty)
                 #expect(!FileManager.default.fileExists(atPath: tree))
+                #expect(!FileManager.default.fileExists(atPath: original), "DeleteDisks deletes the VM's own disk, into which the checkpoints folded")
                 return
             } catch {
                 Issue.record("\(error)\n\(service.log.suffix(3000))")

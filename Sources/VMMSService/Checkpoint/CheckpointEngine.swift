@@ -213,10 +213,12 @@ struct CheckpointEngine: Sendable {
     }
 
     /// Every checkpoint of the VM goes and its disks fold back into the original files (VM
-    /// Delete, before the domain goes).
-    func deleteAll(vm uuid: String) async throws {
+    /// Delete, before the domain goes). Returns the VM's disk files after, nil when it had no
+    /// checkpoints.
+    @discardableResult
+    func deleteAll(vm uuid: String) async throws -> [String]? {
         var tree = store.tree(uuid)
-        guard !tree.isEmpty || !tree.garbage.isEmpty || tree.cleanupStep() != nil else { return }
+        guard !tree.isEmpty || !tree.garbage.isEmpty || tree.cleanupStep() != nil else { return nil }
         for root in tree.children(of: nil) { tree.delete(root.id, includeChildren: true) }
         for orphan in tree.checkpoints { tree.delete(orphan.id, includeChildren: true) }
         try await store.save(tree)
@@ -227,6 +229,7 @@ struct CheckpointEngine: Sendable {
                 try FileManager.default.removeItem(atPath: directory)
             }
         }
+        return tree.cleanedUp().tree.active.sorted { $0.key < $1.key }.map(\.value)
     }
 
     /// Deletes garbage and carries out cleanup steps until every hidden image is a shared

@@ -23,6 +23,8 @@ enum CheckpointFiles {
     static func createOverlay(_ path: String, backing: String, format: String) throws {
         if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
         try image(["create", "-q", "-f", "qcow2", "-F", format, "-b", backing, path])
+        // Like vmms's new disks: only root (and QEMU, which libvirt lets in) reads the guest's data.
+        chmod(path, 0o600)
     }
 
     /// A sparse copy of `source` at `destination`, replacing it in one rename.

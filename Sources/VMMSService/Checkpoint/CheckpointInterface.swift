@@ -138,6 +138,11 @@ struct CheckpointWatcher: ConnectionWatcher {
 
     func attach(_ connection: LibvirtConnection) async throws -> [any Sendable] {
         for problem in await services.checkpoints.load() { services.logger.error("\(problem)") }
+        // The VMs were just listed (VMWatcher attaches first).
+        for uuid in services.checkpoints.uuids where !services.vms.contains(uuid: uuid) {
+            services.logger.warning("the VM \(uuid) has checkpoints in \(services.checkpoints.path(of: uuid)) but libvirt no longer has it; not publishing them")
+            services.checkpoints.hide(uuid)
+        }
         let services = self.services
         let task = Task {
             for uuid in services.checkpoints.uuids {

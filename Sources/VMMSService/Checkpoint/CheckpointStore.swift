@@ -95,6 +95,13 @@ final class CheckpointStore: Sendable {
         return problems
     }
 
+    /// Stops publishing the checkpoints of a VM libvirt no longer has (undefined behind
+    /// vmms's back); the file and the images stay for an administrator.
+    func hide(_ uuid: String) {
+        trees.withLock { $0[uuid] = nil }
+        model.replace(vm: uuid, with: nil)
+    }
+
     /// Reads one tree straight from its file (recovery, before the store is loaded).
     static func read(_ path: String) -> CheckpointTree? {
         guard let data = FileManager.default.contents(atPath: path) else { return nil }

@@ -298,12 +298,12 @@ struct VMInterface: DBusInterface {
                                                   hint: "turn it off first, or pass Force", full: true) { record in
             // Only images vmms made (in one of its pools) or inside the storage paths, and
             // only those no other VM uses.
-            let candidates = deleteDisks ? record.configuration.hardDisks.map(\.path).filter {
+            // Checkpoints go first: their images fold back into the VM's own disk files.
+            let folded = try await CheckpointEngine(services: services).deleteAll(vm: uuid)
+            let candidates = deleteDisks ? (folded ?? record.configuration.hardDisks.map(\.path)).filter {
                 services.vmUsingDisk($0, except: uuid) == nil
             } : []
             let disks = try await services.disks.deletable(candidates, roots: roots)
-            // Checkpoints go first: their images fold back into the VM's own disk files.
-            try await CheckpointEngine(services: services).deleteAll(vm: uuid)
             try await withDomain { domain in
                 if try domain.isActive { try domain.destroy() }
                 try VMInterface.undefine(domain)
