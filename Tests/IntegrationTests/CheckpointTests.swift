@@ -504,6 +504,27 @@ struct CheckpointTests {
                 #expect(try await Self.checkpoints(client, vm) == [second])
                 #expect(try await Self.property(client, second, "Parent") == .objectPath("/"))
 
+                // An external snapshot made with virsh behind vmms's back: the VM object carries
+                // on, checkpoint calls say what changed, and putting the disk back heals it.
+                let active = try await Self.disk(client, vm)
+                let behind = NSTemporaryDirectory() + "\(name)-behind.qcow2"
+                defer { try? FileManager.default.removeItem(atPath: behind) }
+                let external = try await virsh(["snapshot-create-as", name, "ext", "--disk-only", "--no-metadata", "--diskspec", "vda,file=\(behind)"])
+                #expect(external.status == 0, "\(external.stderr)")
+                #expect(try await HardeningTests.eventually(5) { try await Self.disk(client, vm) == behind })
+                #expect(try await client.state(vm) == "Off")
+                let changed = try await root.call(vm.rawValue, "\(Self.vmInterface).Checkpoint", ["third"])
+                #expect(changed.errorName == "org.example.VMMS1.Error.InvalidState" && changed.output.contains("outside vmms"), "\(changed)")
+                let applyChanged = try await root.call(second.rawValue, "\(Self.checkpointInterface).Apply")
+                #expect(applyChanged.errorName == "org.example.VMMS1.Error.InvalidState", "\(applyChanged)")
+                let changedXML = try await virsh(["dumpxml", "--inactive", name]).stdout
+                let healed = NSTemporaryDirectory() + "\(name)-healed.xml"
+                defer { try? FileManager.default.removeItem(atPath: healed) }
+                try changedXML.replacingOccurrences(of: behind, with: active).write(toFile: healed, atomically: true, encoding: .utf8)
+                #expect(try await virsh(["define", healed]).status == 0)
+                #expect(try await HardeningTests.eventually(5) { try await Self.disk(client, vm) == active })
+                #expect(try await root.call(vm.rawValue, "\(Self.vmInterface).Checkpoint", ["third"]).ok)
+
                 // A VM without disks has nothing to checkpoint.
                 let diskless = try await root.createVM(Names.unique("cknodisk"))
                 let none = try await root.call(diskless, "\(Self.vmInterface).Checkpoint", ["x"])

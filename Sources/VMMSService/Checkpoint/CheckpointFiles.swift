@@ -121,6 +121,11 @@ enum CheckpointFiles {
     static func carryOut(_ step: CheckpointTree.CleanupStep, in tree: CheckpointTree, connection: LibvirtConnection) throws {
         guard case .merge(let top, let base) = step else { return }
         let domain = try? connection.domain(uuid: tree.vmUUID)
+        if let domain, let persistent = try? domain.xml(flags: [.inactive]), !uses(persistent, tree.active) {
+            // Merging now would drop what was layered on the disks behind vmms's back.
+            throw VMMSError.invalidState(current: "changed outside vmms",
+                message: "the disks of the VM are no longer \(tree.active.values.sorted().joined(separator: ", ")) (changed outside vmms, e.g. by virsh snapshot-create-as); put them back before checkpoints are merged")
+        }
         let running = (try? domain?.isActive) == true
         let liveTarget = tree.active.first { tree.chain(from: $0.value).contains(base) }?.key
         var rebased: Set<String> = []
