@@ -189,6 +189,45 @@ struct CheckpointTests {
         }
     }
 
+    /// The signals come in an order a client can rely on: a new checkpoint's InterfacesAdded
+    /// before the VM's Checkpoints names it; on Delete the list drops it before
+    /// InterfacesRemoved; a Rename is InterfacesRemoved of the old path, then InterfacesAdded.
+    @Test func signalsAnnounceCheckpointsBeforeTheListNamesThem() async throws {
+        try await Self.withService { service, client in
+            let (name, vm) = try await Self.makeVM(client, generation: 1, prefix: "cksignal")
+            let signals = try await client.bus.signals(matching: MatchRule(sender: "org.example.VMMS1", pathNamespace: "/org/example/VMMS1"))
+            let seen = Log()
+            let watcher = Task {
+                for await signal in signals {
+                    switch signal.member {
+                    case "InterfacesAdded", "InterfacesRemoved":
+                        if let path = signal.body.first?.objectPath, path.rawValue.contains("/Checkpoint/") {
+                            await seen.append("\(signal.member ?? "") \(path.lastElement ?? "")")
+                        }
+                    case "PropertiesChanged" where signal.path == vm:
+                        if case .array(_, let items)? = signal.body.dropFirst().first?.stringKeyedDictionary?["Checkpoints"] {
+                            await seen.append("list \(items.compactMap { $0.objectPath?.lastElement }.joined(separator: ","))")
+                        }
+                    default: break
+                    }
+                }
+            }
+            do {
+                let checkpoint = try await Self.checkpoint(client, vm, "one")
+                try await Self.act(client, checkpoint, "Rename", [.string("two")])
+                let renamed = try #require(ObjectPath(vm.rawValue + "/Checkpoint/two"))
+                try await Self.act(client, renamed, "Delete", [.vardict([:])])
+                _ = await HardeningTests.eventually(5) { await seen.values.count >= 7 }
+                #expect(await seen.values == ["InterfacesAdded one", "list one", "InterfacesRemoved one", "InterfacesAdded two",
+                                              "list two", "list ", "InterfacesRemoved two"])
+            } catch {
+                Issue.record("\(error)\n\(service.log.suffix(3000))")
+            }
+            watcher.cancel()
+            await Self.deleteVM(client, vm, name)
+        }
+    }
+
     // MARK: Running
 
     /// Writes `byte` over 1 MiB at `offset` MiB of the running guest's first virtio disk

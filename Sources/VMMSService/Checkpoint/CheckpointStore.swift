@@ -66,10 +66,18 @@ final class CheckpointStore: Sendable {
         publish(tree, forget: tree.isEmpty && tree.garbage.isEmpty && tree.cleanupStep() == nil)
     }
 
+    /// The VM's list names only published objects: a new checkpoint appears before the list
+    /// names it, a deleted one leaves the list before it disappears.
     private func publish(_ tree: CheckpointTree, forget: Bool) {
-        trees.withLock { $0[tree.vmUUID] = forget ? nil : tree }
+        let names = tree.checkpoints.map(\.name)
+        let shrinking = trees.withLock { trees in
+            let before = Set(trees[tree.vmUUID]?.checkpoints.map(\.id) ?? [])
+            trees[tree.vmUUID] = forget ? nil : tree
+            return !Set(tree.checkpoints.map(\.id)).isSuperset(of: before)
+        }
+        if shrinking { vms.setCheckpoints(uuid: tree.vmUUID, names: names) }
         model.replace(vm: tree.vmUUID, with: tree)
-        vms.setCheckpoints(uuid: tree.vmUUID, names: tree.checkpoints.map(\.name))
+        if !shrinking { vms.setCheckpoints(uuid: tree.vmUUID, names: names) }
     }
 
     /// Reads every tree from disk (after recovery has settled interrupted operations) and
