@@ -413,6 +413,31 @@ struct CheckpointTests {
         }
     }
 
+    /// A VM Delete racing a Checkpoint of the running VM: one of them waits its turn
+    /// (InvalidState naming the other) or finds the VM gone, and a deleted VM leaves no
+    /// checkpoint file behind.
+    @Test func aDeleteRacingACheckpointLeavesNoHalfCheckpoint() async throws {
+        try await Self.withService { service, client in
+            let (name, vm, spinner) = try await Self.makeRunningVM(client, generation: 1)
+            defer { if let spinner { try? FileManager.default.removeItem(atPath: spinner) } }
+            async let taken: Result<ObjectPath, any Error> = Result { try await Self.checkpoint(client, vm, "racing") }
+            async let deleted: Result<Void, any Error> = Result { try await client.vm(vm, "Delete", [.vardict(["Force": .boolean(true)])]) }
+            let (checkpoint, deletion) = await (taken, deleted)
+            for case .failure(let error) in [checkpoint.map { _ in () }, deletion] {
+                let name = (error as? DBusError)?.name ?? "\(error)"
+                #expect(name == "org.example.VMMS1.Error.InvalidState" || name == "org.example.VMMS1.Error.NotFound", "\(error)")
+            }
+            if case .success = deletion {
+                #expect(try await !HardeningTests.exists(name))
+                #expect(Self.snapshotFiles(vm).isEmpty, "\(Self.snapshotFiles(vm))")
+            } else {
+                await Self.deleteVM(client, vm, name)
+                #expect(Self.snapshotFiles(vm).isEmpty, "\(Self.snapshotFiles(vm))")
+            }
+            _ = service
+        }
+    }
+
     // MARK: Branches
 
     /// Apply an older checkpoint, take a new one: two branches under one parent, each applied
