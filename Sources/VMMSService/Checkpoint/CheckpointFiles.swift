@@ -121,8 +121,12 @@ enum CheckpointFiles {
     static func carryOut(_ step: CheckpointTree.CleanupStep, in tree: CheckpointTree, connection: LibvirtConnection) throws {
         guard case .merge(let top, let base) = step else { return }
         let domain = try? connection.domain(uuid: tree.vmUUID)
-        if let domain, let persistent = try? domain.xml(flags: [.inactive]), !uses(persistent, tree.active) {
-            // Merging now would drop what was layered on the disks behind vmms's back.
+        var after = tree
+        after.complete(step)
+        // Either as the tree says, or already past this step (a crash before the tree was
+        // written): anything else would drop what was layered on the disks behind vmms's back.
+        if let domain, let persistent = try? domain.xml(flags: [.inactive]),
+           !uses(persistent, tree.active), !uses(persistent, after.active) {
             throw VMMSError.invalidState(current: "changed outside vmms",
                 message: "the disks of the VM are no longer \(tree.active.values.sorted().joined(separator: ", ")) (changed outside vmms, e.g. by virsh snapshot-create-as); put them back before checkpoints are merged")
         }
@@ -146,8 +150,6 @@ enum CheckpointFiles {
         for overlay in tree.overlays(of: top) where !rebased.contains(overlay) {
             try image(["rebase", "-u", "-f", "qcow2", "-F", baseFormat, "-b", base, overlay])
         }
-        var after = tree
-        after.complete(step)
         if let domain { try syncDefinition(domain, connection, after) }
     }
 
