@@ -178,6 +178,8 @@ struct CheckpointTests {
                 #expect(try await Self.holds(0x5a, at: 1, original))
                 #expect(try await Self.holds(0x77, at: 2, original))
                 #expect(Self.snapshotFiles(vm).isEmpty, "\(Self.snapshotFiles(vm))")
+                let uuid = (vm.lastElement ?? "").replacingOccurrences(of: "_", with: "-")
+                #expect(!FileManager.default.fileExists(atPath: "/var/lib/vmms/machines/Snapshots/\(uuid)"), "the folder goes with the last checkpoint")
                 #expect(!(try await virsh(["dumpxml", "--inactive", name]).stdout.contains("Snapshots")))
                 // And the VM still starts.
                 try await client.vm(vm, "Start")

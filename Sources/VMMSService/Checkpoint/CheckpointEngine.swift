@@ -210,6 +210,7 @@ struct CheckpointEngine: Sendable {
         try await store.save(tree)
         CrashPoint.reached("Delete.recorded")
         try await tidy(uuid)
+        if store.tree(uuid).isEmpty { await removeEmptyDirectory(uuid) }
     }
 
     /// Every checkpoint of the VM goes and its disks fold back into the original files (VM
@@ -223,13 +224,18 @@ struct CheckpointEngine: Sendable {
         for orphan in tree.checkpoints { tree.delete(orphan.id, includeChildren: true) }
         try await store.save(tree)
         try await tidy(uuid)
+        await removeEmptyDirectory(uuid)
+        return tree.cleanedUp().tree.active.sorted { $0.key < $1.key }.map(\.value)
+    }
+
+    /// The VM's Snapshots folder goes with its last file.
+    private func removeEmptyDirectory(_ uuid: String) async {
         let directory = directory(uuid)
         _ = try? await BlockingIO.run {
             if (try? FileManager.default.contentsOfDirectory(atPath: directory))?.isEmpty == true {
                 try FileManager.default.removeItem(atPath: directory)
             }
         }
-        return tree.cleanedUp().tree.active.sorted { $0.key < $1.key }.map(\.value)
     }
 
     /// Deletes garbage and carries out cleanup steps until every hidden image is a shared
