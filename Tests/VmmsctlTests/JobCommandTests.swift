@@ -56,3 +56,38 @@ struct JobCommandTests {
         }
     }
 }
+
+/// checkpoint create / list (a tree) / rename / apply / delete on the real stack, and the
+/// health finding while checkpoints exist.
+@Suite(.usesLibvirtd, .serialized, .enabled(if: realStackAvailable, realStackReason))
+struct CheckpointCommandTests {
+    @Test func checkpointsAreTakenListedAsATreeRenamedAppliedAndDeleted() async throws {
+        try await SystemBusNameLock.with {
+            let service = try await SystemVMMSD()
+            defer { service.stop() }
+            let name = Names.unique("ctlck")
+            let image = "/var/lib/libvirt/images/\(name).qcow2"
+            defer { try? FileManager.default.removeItem(atPath: image) }
+            try await cleaningUp([name]) {
+                #expect(try await runCommand("/usr/bin/qemu-img", ["create", "-q", "-f", "qcow2", image, "64M"]).status == 0)
+                try await Ctl.ok(["create", name] + smallVM + ["--disk", image])
+                let first = try await Ctl.ok(["checkpoint", "create", name, "before"], as: "alice")
+                #expect(first.contains("/Checkpoint/"), "\(first)")
+                try await Ctl.ok(["checkpoint", "create", name, "after"])
+                let table = try await Ctl.ok(["checkpoint", "list", name])
+                #expect(table.contains("\nbefore") && table.contains("\n  after"), "the child is indented under its parent: \(table)")
+                try await Ctl.ok(["checkpoint", "rename", name, "after", "later"])
+                let listed = try JSONSerialization.jsonObject(with: Data(try await Ctl.ok(["checkpoint", "list", name, "--json"]).utf8)) as? [[String: Any]]
+                #expect(listed?.map { $0["Name"] as? String } == ["before", "later"], "\(String(describing: listed))")
+                #expect(listed?.allSatisfy { $0["IncludesMemory"] as? Bool == false } == true)
+                let health = try await Ctl.run(["health", "--json"])
+                #expect(health.stdout.contains("vmms.checkpoints") && health.stdout.contains(name), "\(health.stdout)")
+                try await Ctl.ok(["checkpoint", "apply", name, "before"])
+                Ctl.expect(try await Ctl.run(["checkpoint", "apply", name, "nothing"]), 4, "apply of a checkpoint that does not exist")
+                try await Ctl.ok(["checkpoint", "delete", name, "before", "--include-children"])
+                let empty = try JSONSerialization.jsonObject(with: Data(try await Ctl.ok(["checkpoint", "list", name, "--json"]).utf8)) as? [Any]
+                #expect(empty?.isEmpty == true, "\(String(describing: empty))")
+            }
+        }
+    }
+}
