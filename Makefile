@@ -61,6 +61,10 @@ bench: deps
 # Export and storage Move jobs against qemu-img convert, cp --sparse=always and virsh blockcopy.
 bench-jobs: deps
 	scripts/bench-jobs.sh
+# Checkpoint + Apply of a running 256 MiB VM against virsh snapshot-create-as --memspec (root).
+.PHONY: bench-checkpoints
+bench-checkpoints: build
+	scripts/bench-checkpoints.sh $(BENCH_ROUNDS)
 
 clean:
 	rm -rf .build .build-bench $(RUN_DIR)

@@ -32,7 +32,8 @@ let package = Package(
         .target(name: "VMMSService", dependencies: [
             "DBus", "Libvirt", "Polkit", "VMMSModel",
             .product(name: "Logging", package: "swift-log"),
-            // ip (host bridges of External switches), qemu-img (the exact size of iSCSI LUNs).
+            // ip (host bridges of External switches), qemu-img (the exact size of iSCSI LUNs,
+            // checkpoint images) and cp (checkpoints' NVRAM copies).
             "Spawn",
         ]),
         .executableTarget(name: "vmmsd", dependencies: [

@@ -76,6 +76,8 @@ public final class VMModel: Sendable {
         var nextID = 0
         var reservations: [String: Int] = [:]
         var waiters: [Int: Waiter] = [:]
+        /// Checkpoint names by VM, kept apart from readings (libvirt knows nothing of them).
+        var checkpoints: [String: [String]] = [:]
     }
 
     private let state = Mutex(State())
@@ -173,12 +175,14 @@ public final class VMModel: Sendable {
         switch (s.entries[uuid], reading) {
         case (nil, .full(let fresh?)):
             s.removedAt[uuid] = nil
-            let entry = Entry(record: fresh.merged(into: nil, now: now), readAt: number)
+            var entry = Entry(record: fresh.merged(into: nil, now: now), readAt: number)
+            entry.record.checkpoints = s.checkpoints[uuid] ?? []
             s.entries[uuid] = entry
             changes.append(.added(entry.presented))
         case (var entry?, .full(let fresh?)):
             let before = entry.presented
             entry.record = fresh.merged(into: entry.record, now: now)
+            entry.record.checkpoints = s.checkpoints[uuid] ?? []
             entry.readAt = number
             settleTransition(&entry, number: number)
             s.entries[uuid] = entry
@@ -227,6 +231,18 @@ public final class VMModel: Sendable {
                 changes.append(.updated(old: before, new: entry.presented))
             }
             if !changes.isEmpty { sink(changes) }
+        }
+    }
+
+    /// Sets the names of a VM's checkpoints (creation order); kept for a VM not read yet.
+    public func setCheckpoints(uuid: String, names: [String]) {
+        state.withLock { s in
+            s.checkpoints[uuid] = names.isEmpty ? nil : names
+            guard var entry = s.entries[uuid], entry.record.checkpoints != names else { return }
+            let before = entry.presented
+            entry.record.checkpoints = names
+            s.entries[uuid] = entry
+            sink([.updated(old: before, new: entry.presented)])
         }
     }
 

@@ -14,6 +14,8 @@ public struct VMRecord: Sendable, Equatable {
     public var cpuUsage: UInt32
     /// Unix seconds of the last start; 0 when not running.
     public var startTime: UInt64
+    /// The names of the VM's checkpoints in creation order (vmms's own, not libvirt's).
+    public var checkpoints: [String] = []
 
     public init(uuid: String, name: String, state: VMState, configuration: VMConfiguration, autostart: Bool = false,
                 memoryAssignedBytes: UInt64 = 0, diskCapacities: [String: UInt64] = [:], cpuUsage: UInt32 = 0,

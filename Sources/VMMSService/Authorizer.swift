@@ -21,6 +21,8 @@ public struct AuthorizationDetails: Sendable, Hashable {
     public var switchName: String?
     /// `san.name`: the SAN a host.configure call is about.
     public var sanName: String? = nil
+    /// The checkpoint a checkpoint call is about (`checkpoint.name`).
+    public var checkpointName: String? = nil
 
     public init(verb: String, vmName: String? = nil, vmUUID: String? = nil, switchName: String? = nil) {
         self.verb = verb
@@ -35,6 +37,7 @@ public struct AuthorizationDetails: Sendable, Hashable {
         if let vmUUID { d["vm.uuid"] = vmUUID }
         if let switchName { d["switch.name"] = switchName }
         if let sanName { d["san.name"] = sanName }
+        if let checkpointName { d["checkpoint.name"] = checkpointName }
         return d
     }
 }

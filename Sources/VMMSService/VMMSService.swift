@@ -72,10 +72,12 @@ public final class VMMSService: Sendable {
                                 logger: logger, sans: sans, sanMonitor: sanMonitor,
                                 jobs: JobRunner(jobs: JobModel(sink: publisher.sink(for: JobKind.self)), publisher: publisher,
                                                  retention: options.jobRetention),
-                                switches: switches, switchMonitor: switchMonitor, switchGate: SerialGate(), macs: MACReservations())
+                                switches: switches, switchMonitor: switchMonitor, switchGate: SerialGate(), macs: MACReservations(),
+                                checkpoints: CheckpointStore(stateDirectory: options.stateDirectory,
+                                                             model: CheckpointModel(sink: publisher.sink(for: CheckpointKind.self)), vms: vms))
         let registry = ObjectRegistry(publisher: publisher, authorizer: options.authorizer, routes: [
             .host(services), .vm(services),
-            .switch(services), .san(services), .job(services),
+            .switch(services), .san(services), .job(services), .checkpoint(services),
         ])
         let server = ObjectServer(connection: connection, objectManagerPath: Paths.root, tree: registry, emitter: emitter)
         let watchers: [any ConnectionWatcher] = [
@@ -84,6 +86,7 @@ public final class VMMSService: Sendable {
             VMWatcher(monitor: monitor, uri: options.libvirtURI),
             SANWatcher(monitor: sanMonitor),
             SwitchWatcher(monitor: switchMonitor),
+            CheckpointWatcher(services: services),
         ]
         let lifecycle = LinkLifecycle(link: link, watchers: watchers, logger: logger) { up in
             if !up { host.update { $0.info.connected = false } }

@@ -59,6 +59,34 @@ struct HealthTests {
         }
     }
 
+    /// A switch destroyed behind the service's back while a VM has an adapter on it.
+    @Test func anInactiveSwitchAVMUsesIsAWarningNamingTheVM() async throws {
+        try await SystemBusNameLock.with {
+            let service = try await SystemVMMSD()
+            defer { service.stop() }
+            let sw = Names.unique("hsw"), vm = Names.unique("hswvm")
+            let result: Result<Void, any Error>
+            do { result = .success(try await cleaningUp([vm]) {
+                try await Ctl.ok(["switch", "create", sw, "--type", "Private"])
+                try await Ctl.ok(["create", vm] + smallVM)
+                try await Ctl.ok(["adapter", "add", vm, sw])
+                #expect(!(try Self.findings(try await Ctl.run(["health", "--json"]).stdout)).contains { $0["rule"] == "vmms.switch-bridge" })
+                #expect(try await virsh(["net-destroy", sw]).status == 0)
+                var finding: [String: String]?
+                for _ in 0..<50 where finding == nil {
+                    finding = try Self.findings(try await Ctl.run(["health", "--json"]).stdout).first { $0["rule"] == "vmms.switch-bridge" }
+                    if finding == nil { try await Task.sleep(for: .milliseconds(100)) }
+                }
+                #expect(finding?["severity"] == "Warning" && finding?["message"]?.contains(vm) == true
+                        && finding?["message"]?.contains("virsh net-start \(sw)") == true, "\(String(describing: finding))")
+            }) } catch { result = .failure(error) }
+            // The VM is gone (cleaningUp); the switch goes whatever happened.
+            _ = try? await Ctl.run(["switch", "delete", sw])
+            _ = try? await virsh(["net-undefine", sw])
+            try result.get()
+        }
+    }
+
     @Test func withoutTheServiceVmmsctlSaysWhyItIsNotRunning() async throws {
         // With the lock held, no vmmsd owns the name.
         try await SystemBusNameLock.with {

@@ -28,6 +28,8 @@ struct Services: Sendable {
     /// Serializes switch creation, deletion and adapter additions (which check the switch).
     let switchGate: SerialGate
     let macs: MACReservations
+    /// Every VM's checkpoint tree.
+    let checkpoints: CheckpointStore
 
     /// The name of a VM other than `except` with `path` (symlinks resolved) as a hard disk.
     func vmUsingDisk(_ path: String, except: String? = nil) -> String? {

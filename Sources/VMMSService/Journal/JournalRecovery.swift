@@ -61,6 +61,8 @@ struct JournalRecovery: ConnectionWatcher {
             // switch whose Delete was cut short before its network went gets it back at once
             // (SwitchMonitor makes a missing managed bridge again).
             try HostNetwork.deleteBridge(name)
+        case .checkpoint(let intent):
+            try CheckpointRecovery.settle(intent, connection: connection)
         case .createDisk(let path):
             // Only an image no domain uses: never delete what a VM depends on.
             for domain in try connection.allDomains() {

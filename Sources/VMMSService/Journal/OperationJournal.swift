@@ -20,6 +20,8 @@ enum JournalStep: Codable, Sendable, Equatable {
     case createBridge(name: String)
     /// A bridge whose switch is being deleted: it must not outlive the operation.
     case deleteBridge(name: String)
+    /// A Checkpoint or Apply about to change the VM's disks (finished or undone by state).
+    case checkpoint(CheckpointIntent)
 }
 
 /// The intents of operations in progress, one file per operation under

@@ -27,6 +27,7 @@ extension VMInterface {
         let caller = await call.caller()
         let services = self.services
         let (record, added) = try await operation("AddHardDisk", allowed: Self.configurable, full: true) { record -> (VMRecord, String) in
+            try services.refuseDiskChangeWithCheckpoints(record)
             // One writable image in two VMs corrupts it, and would hand one VM's data to
             // whoever may configure the other.
             if let existing, record.configuration.hardDisks.contains(where: { StorageRoots.resolve($0.path) == existing }) {
@@ -101,6 +102,7 @@ extension VMInterface {
         }
         let services = self.services
         let record = try await operation("RemoveHardDisk", allowed: Self.configurable, full: true) { record in
+            try services.refuseDiskChangeWithCheckpoints(record)
             guard let disk = record.configuration.hardDisks.first(where: { $0.path == path }) else {
                 throw VMMSError.invalidArgs("\(record.name) has no hard disk \(path); its disks are in HardDisks")
             }

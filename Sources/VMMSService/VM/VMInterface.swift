@@ -27,6 +27,7 @@ enum VMKind: ObjectKind {
             .init("Delete", in: [.init("options", "a{sv}")]),
             .init("Export", in: [.init("directory", "s"), .init("options", "a{sv}")], out: [.init("job", "o")]),
             .init("Move", in: [.init("destination", "s"), .init("options", "a{sv}")], out: [.init("job", "o")]),
+            .init("Checkpoint", in: [.init("name", "s")], out: [.init("checkpoint", "o")]),
         ],
         properties: [
             .init("Name", "s"),
@@ -81,7 +82,7 @@ enum VMKind: ObjectKind {
             "NetworkAdapters": .array("(so)", c.networkAdapters.map {
                 .structure([.string($0.mac), .objectPath($0.network.map { Paths.switch(name: $0) } ?? .root)])
             }),
-            "Checkpoints": .objectPaths([]),
+            "Checkpoints": .objectPaths(record.checkpoints.map { Paths.checkpoint(vm: record.uuid, name: $0) }),
             "CPUUsage": .uint32(record.cpuUsage),
             "StartTime": .uint64(record.startTime),
             "Autostart": .boolean(record.autostart),
@@ -134,6 +135,7 @@ struct VMInterface: DBusInterface {
             case "Move": return [.objectPath(try await move(call))]
             case "AddNetworkAdapter": return [.string(try await addNetworkAdapter(call))]
             case "RemoveNetworkAdapter", "RemoveNetworkAdapterWithOptions": try await removeNetworkAdapter(call)
+            case "Checkpoint": return [.objectPath(try await checkpoint(call))]
             default: throw VMMSError.notSupported("\(call.member) is not implemented")
             }
             return []
@@ -318,7 +320,9 @@ struct VMInterface: DBusInterface {
                                                   hint: "turn it off first, or pass Force", full: true) { record in
             // Only images vmms made (in one of its pools) or inside the storage paths, and
             // only those no other VM uses.
-            let candidates = deleteDisks ? record.configuration.hardDisks.map(\.path).filter {
+            // Checkpoints go first: their images fold back into the VM's own disk files.
+            let folded = try await CheckpointEngine(services: services).deleteAll(vm: uuid)
+            let candidates = deleteDisks ? (folded ?? record.configuration.hardDisks.map(\.path)).filter {
                 services.vmUsingDisk($0, except: uuid) == nil
             } : []
             let disks = try await services.disks.deletable(candidates, roots: roots)
