@@ -146,47 +146,55 @@ struct CockpitResourceTests {
 
     // MARK: checkpoints (issue 13)
 
-    /// Checkpoints taken on the VM page are libvirt snapshots shown as a tree; apply, rename
-    /// and delete from the page reach libvirt.
+    /// Checkpoints taken on the VM page are the service's (the VM then writes into an overlay
+    /// in Snapshots/), shown as a tree; Apply from the page brings back the disk's content at
+    /// that checkpoint; rename and delete from the page reach the service.
     @Test(.enabled(if: hasCheckpoints, "the service has no Checkpoint interface yet"))
-    func checkpointsTakenAndAppliedOnThePageReachLibvirt() async throws {
+    func checkpointsTakenAndAppliedOnThePageBringBackTheDisk() async throws {
         try await CockpitStack.with { stack in
             let name = Names.unique("cp")
-            let vm = try await stack.client.createVM(name, ["NewDiskSizeBytes": .uint64(16 << 20)])
+            let vm = try await stack.client.createVM(name, ["NewDiskSizeBytes": .uint64(32 << 20)])
             let uuid = try #require(try await stack.client.property(vm, "org.example.VMMS1.VM", "UUID")?.string)
+            let original = try await stack.client.disk(vm)
+            try await qemuIO(["-f", "qcow2", "-c", "write -P 0x5a 1M 1M", original])
             try await stack.browser(as: "alice") { page in
                 try await page.get(CockpitStack.pagePath + "#/vm/" + uuid)
                 try await page.wait("document.getElementById('vm-page-title')?.textContent === \(JSON.quote(name))", timeout: 20)
-                for checkpoint in ["first", "second"] {
-                    try await page.setPageField(form: "checkpoint", label: "Checkpoint name", checkpoint)
-                    try await page.submitPageForm("checkpoint")
-                    try await page.wait("!!document.querySelector(\(JSON.quote("li.checkpoint[data-name=\"\(checkpoint)\"]")))", timeout: 30)
-                }
-                let snapshots = try await virsh(["snapshot-list", name, "--name"]).stdout
-                #expect(snapshots.contains("first") && snapshots.contains("second"), "\(snapshots)")
-                #expect(try await page.eval("!!document.querySelector('li.checkpoint[data-name=\"first\"] > ul > li.checkpoint[data-name=\"second\"]')") == .bool(true),
-                        "second is shown as the child of first")
+                try await page.setPageField(form: "checkpoint", label: "Checkpoint name", "first")
+                try await page.submitPageForm("checkpoint")
+                try await page.wait("!!document.querySelector('li.checkpoint[data-name=\"first\"]')", timeout: 30)
+                let overlay = try await stack.client.disk(vm)
+                #expect(overlay != original && overlay.contains("/Snapshots/"), "the VM writes into an overlay: \(overlay)")
+                try await qemuIO(["-f", "qcow2", "-c", "write -P 0x33 1M 1M", overlay])
+
+                try await page.setPageField(form: "checkpoint", label: "Checkpoint name", "second")
+                try await page.submitPageForm("checkpoint")
+                try await page.wait("!!document.querySelector('li.checkpoint[data-name=\"first\"] > ul > li.checkpoint[data-name=\"second\"]')", timeout: 30)
+                #expect(try await stack.client.checkpoints(vm) == [vm.rawValue + "/Checkpoint/first", vm.rawValue + "/Checkpoint/second"],
+                        "VM.Checkpoints in creation order")
 
                 try await page.click("li.checkpoint[data-name=\"first\"] > .checkpoint-line button[data-action=\"apply-checkpoint\"]")
+                try await page.wait("document.querySelector('dialog')?.open")
                 try await page.click("dialog button[type=submit]")
-                var current = ""
-                for _ in 0..<100 where current != "first" {
-                    current = try await virsh(["snapshot-current", name, "--name"]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
-                    if current != "first" { try await Task.sleep(for: .milliseconds(100)) }
+                var applied = false
+                for _ in 0..<100 where !applied {
+                    let disk = try await stack.client.disk(vm)
+                    if disk != overlay { applied = try await holds(0x5a, at: 1, disk) }
+                    if !applied { try await Task.sleep(for: .milliseconds(100)) }
                 }
-                #expect(current == "first", "applied from the page")
+                #expect(applied, "after Apply from the page the disk holds what it held at the checkpoint")
                 #expect(try await page.eval("document.querySelector('[data-problem=\"checkpoints\"]').hidden") == .bool(true))
 
                 try await page.click("li.checkpoint[data-name=\"second\"] button[data-action=\"rename-checkpoint\"]")
                 try await page.setField(label: "New name", "renamed")
-                try await page.click("dialog button[type=submit]")
-                try await page.wait("!!document.querySelector('li.checkpoint[data-name=\"renamed\"]')", timeout: 30)
+                try await page.click("dialog[data-dialog=\"rename-checkpoint\"] button[type=submit]")
+                try await page.wait("!!document.querySelector('li.checkpoint[data-name=\"renamed\"]') && !document.querySelector('li.checkpoint[data-name=\"second\"]')", timeout: 30)
 
                 try await page.click("li.checkpoint[data-name=\"first\"] > .checkpoint-line button[data-action=\"delete-checkpoint\"]")
+                try await page.wait("document.querySelector('dialog')?.open")
                 try await page.click("dialog button[type=submit]")
                 try await page.wait("!document.querySelector('li.checkpoint[data-name=\"first\"]') && !!document.querySelector('li.checkpoint[data-name=\"renamed\"]')", timeout: 30)
-                let left = try await virsh(["snapshot-list", name, "--name"]).stdout
-                #expect(!left.contains("first") && left.contains("renamed"), "\(left)")
+                #expect(try await stack.client.checkpoints(vm) == [vm.rawValue + "/Checkpoint/renamed"])
             }
         }
     }
@@ -203,12 +211,7 @@ struct CockpitResourceTests {
             let name = Names.unique("export")
             let vm = try await stack.client.createVM(name, ["NewDiskSizeBytes": .uint64(128 << 20)])
             let uuid = try #require(try await stack.client.property(vm, "org.example.VMMS1.VM", "UUID")?.string)
-            guard case .array(_, let disks)? = try await stack.client.property(vm, "org.example.VMMS1.VM", "HardDisks"),
-                  case .structure(let fields)? = disks.first, let disk = fields.first?.string else {
-                throw TestFailure("\(name) has no disk")
-            }
-            let written = try await runCommand("/usr/bin/qemu-io", ["-f", "qcow2", "-c", "write -P 0x5a 1M 96M", disk])
-            #expect(written.status == 0, "\(written.stderr)")
+            try await qemuIO(["-f", "qcow2", "-c", "write -P 0x5a 1M 96M", try await stack.client.disk(vm)])
             // Inside VirtualMachinePath: alice may export only into the host's storage paths.
             let machines = try #require(try await stack.client.property(RootClient.host, "org.example.VMMS1.Host", "VirtualMachinePath")?.string)
             let directory = machines + "/ck-export-\(UUID().uuidString.prefix(8).lowercased())"
@@ -266,6 +269,34 @@ struct CockpitResourceTests {
             }
         }
     }
+}
+
+extension RootClient {
+    /// VM.Checkpoints as strings.
+    func checkpoints(_ vm: ObjectPath) async throws -> [String] {
+        guard case .array(_, let items)? = try await property(vm, "org.example.VMMS1.VM", "Checkpoints") else { return [] }
+        return items.compactMap { $0.objectPath?.rawValue }
+    }
+
+    /// The path of the VM's first disk (HardDisks).
+    func disk(_ vm: ObjectPath) async throws -> String {
+        guard case .array(_, let disks)? = try await property(vm, "org.example.VMMS1.VM", "HardDisks"),
+              case .structure(let fields)? = disks.first, let disk = fields.first?.string else {
+            throw TestFailure("\(vm) has no disk")
+        }
+        return disk
+    }
+}
+
+func qemuIO(_ arguments: [String]) async throws {
+    let result = try await runCommand("/usr/bin/qemu-io", arguments)
+    guard result.status == 0, !result.stderr.contains("error") else { throw TestFailure("qemu-io \(arguments): \(result.stderr)") }
+}
+
+/// Whether 1 MiB at `offset` MiB of the qcow2 image (through its backing chain) is `byte`.
+func holds(_ byte: UInt8, at offset: Int, _ image: String) async throws -> Bool {
+    let result = try await runCommand("/usr/bin/qemu-io", ["-r", "-U", "-f", "qcow2", "-c", "read -P \(byte) \(offset)M 1M", image])
+    return result.status == 0 && result.stdout.contains("read 1048576/1048576") && !result.stdout.contains("Pattern verification failed")
 }
 
 extension Browser {
