@@ -682,7 +682,9 @@ export class VMPage {
 function defaultCheckpointName(vmName) {
     const now = new Date();
     const two = n => String(n).padStart(2, "0");
-    return `${vmName} - ${now.getFullYear()}-${two(now.getMonth() + 1)}-${two(now.getDate())} ${two(now.getHours())}.${two(now.getMinutes())}.${two(now.getSeconds())}`;
+    const stamp = ` - ${now.getFullYear()}-${two(now.getMonth() + 1)}-${two(now.getDate())} ${two(now.getHours())}.${two(now.getMinutes())}.${two(now.getSeconds())}`;
+    // A checkpoint name follows the VM name rules: at most 64 characters.
+    return vmName.slice(0, 64 - stamp.length).trimEnd() + stamp;
 }
 
 /** Checkpoints (in creation order) as a forest by Parent; a parent the VM no longer lists
