@@ -14,6 +14,8 @@ public struct ServiceOptions: Sendable {
     public var libvirtTimeout: Duration
     /// How long a finished job stays on the bus.
     public var jobRetention: Duration = JobRunner.defaultRetention
+    /// Destination URIs callers other than root may Move a VM to (`migration-destinations`).
+    public var migrationDestinations: [String] = []
 
     public init(bus: DBusConnection.Bus, libvirtURI: String, accelerator: Accelerator, stateDirectory: String,
                 authorizer: any Authorizer, libvirtTimeout: Duration = .seconds(30)) {
@@ -60,11 +62,12 @@ public final class VMMSService: Sendable {
         let vms = VMModel(sink: publisher.sink(for: VMKind.self))
         let monitor = VMMonitor(link: link, vms: vms, logger: logger)
         let journal = OperationJournal(stateDirectory: options.stateDirectory)
-        let services = Services(host: host, vms: vms, monitor: monitor, link: link, authorizer: options.authorizer,
+        var services = Services(host: host, vms: vms, monitor: monitor, link: link, authorizer: options.authorizer,
                                 disks: DiskStore(link: link, logger: logger), journal: journal, settingsStore: settingsStore,
                                 settingsGate: SerialGate(), reserves: ProcessorReserves(), logger: logger,
                                 jobs: JobRunner(jobs: JobModel(sink: publisher.sink(for: JobKind.self)), publisher: publisher,
                                                  retention: options.jobRetention))
+        services.migrationDestinations = options.migrationDestinations
         let registry = ObjectRegistry(publisher: publisher, authorizer: options.authorizer, routes: [
             .host(services), .vm(services),
             .job(services),
