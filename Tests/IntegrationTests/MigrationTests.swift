@@ -291,27 +291,25 @@ struct MigrationTests {
         }
     }
 
-    /// A Paused VM moves live and stays Paused there; its memory (the first MiB, read with
-    /// QEMU's pmemsave on each side) is the same, and not all zeros.
+    /// A Paused VM moves live and stays Paused there; its memory (16 KiB at 0 and SeaBIOS's 8 KiB, read with
+    /// QEMU's xp on each side) is the same, and not all zeros.
     @Test func pausedVMStaysPausedAndKeepsItsMemory() async throws {
         try await Self.withHosts { source, watcher, destination, destinationBus in
             try await Self.withVM(source, "paused") { path, name, _ in
                 try await source.vm(path, "Start")
                 try await Task.sleep(for: .seconds(1))
                 try await source.vm(path, "Pause")
-                let dumps = destination.root + "/mem"
-                try FileManager.default.createDirectory(atPath: dumps, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o777])
-                let before = try await virsh(["qemu-monitor-command", name, "--hmp", "pmemsave 0 1048576 \(dumps)/before"])
-                #expect(before.status == 0, "\(before.stderr)")
+                // The first 16 KiB (interrupt vectors, BIOS data) and SeaBIOS's segment, as QEMU prints them.
+                let read = ["qemu-monitor-command", name, "--hmp", "xp /2048xg 0"]
+                let readBIOS = ["qemu-monitor-command", name, "--hmp", "xp /1024xg 0xf0000"]
+                let before = try await virsh(read).stdout + (try await virsh(readBIOS).stdout)
                 let job = try await Self.move(source, path, to: destination.uri)
                 let ending = await watcher.wait(job)
                 #expect(ending?.state == "Completed", "\(String(describing: ending))")
                 #expect(await Self.destinationState(destinationBus, path) == "Paused")
-                let after = try await destination.virsh(["qemu-monitor-command", name, "--hmp", "pmemsave 0 1048576 \(dumps)/after"])
-                #expect(after.status == 0, "\(after.stderr)")
-                let a = FileManager.default.contents(atPath: dumps + "/before"), b = FileManager.default.contents(atPath: dumps + "/after")
-                #expect(a != nil && a == b, "memory differs: \(a?.count ?? -1) vs \(b?.count ?? -1) bytes")
-                #expect(a?.contains(where: { $0 != 0 }) == true, "the first MiB is all zeros")
+                let after = try await destination.virsh(read).stdout + (try await destination.virsh(readBIOS).stdout)
+                #expect(before.count > 40000 && before == after, "memory differs: \(before.prefix(300)) vs \(after.prefix(300))")
+                #expect(before.split(separator: "\n").contains { !$0.hasSuffix("0x0000000000000000 0x0000000000000000") }, "all zeros")
                 try await Self.goneHere(source, path, name)
             }
         }
@@ -359,7 +357,9 @@ struct MigrationTests {
                 let same = try await runCommand("/usr/bin/qemu-img", ["compare", "-U", disk, copy])
                 #expect(same.status == 0, "\(same.stdout)\(same.stderr)")
                 // 64 MiB virtual, 8 MiB written: the copy stays sparse.
-                #expect(JobTests.allocated(copy) < 24 * Self.mib, "\(JobTests.allocated(copy)) bytes allocated")
+                let map = try await runCommand("/usr/bin/qemu-img", ["map", "-U", "--output=human", copy]).stdout
+                let info = try await runCommand("/usr/bin/qemu-img", ["info", "-U", copy]).stdout
+                #expect(JobTests.allocated(copy) < 24 * Self.mib, "\(JobTests.allocated(copy)) bytes allocated, source \(JobTests.allocated(disk)): \(map) \(info)")
                 try await Self.goneHere(source, path, name)
             }
         }

@@ -190,15 +190,25 @@ struct VMMigrator {
     func run(_ job: JobContext) async throws {
         let plan = self.plan
         let domain = try await services.link.run { connection in try connection.domain(uuid: plan.uuid) }
-        let parameters = MigrationParameters(migrateURI: plan.state == .off ? nil : plan.migrateURI,
+        var parameters = MigrationParameters(migrateURI: plan.state == .off ? nil : plan.migrateURI,
                                              bandwidthMiBPerSecond: Self.testBandwidth)
+        if plan.includeStorage {
+            // The copies arrive sparse with discard='unmap' while they are written; the
+            // persistent definition travels unchanged.
+            let (live, persistent) = try await services.link.run { _ in
+                (try domain.xml(flags: [.secure, .migratable]), try domain.xml(flags: [.secure, .inactive, .migratable]))
+            }
+            parameters.destinationXML = try MigrationXML.unmappingDisks(live, targets: Set(plan.disks))
+            parameters.persistentXML = persistent
+        }
         services.audit(caller, "Move \(plan.name) (\(plan.uuid)) to \(plan.destination) (\(plan.state.rawValue)\(plan.includeStorage ? ", with its storage" : ""))")
         let finished = Finished()
+        let migration = parameters
         try await job.onCancel({ try? domain.abortJob() }) {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     defer { finished.set() }
-                    try await job.blocking { try domain.migrate(toURI: plan.destination, parameters: parameters, flags: plan.flags) }
+                    try await job.blocking { try domain.migrate(toURI: plan.destination, parameters: migration, flags: plan.flags) }
                 }
                 if plan.state != .off {
                     group.addTask {
