@@ -12,6 +12,7 @@ DEPS_STAMP := .build/.deps-ok
 
 .PHONY: all build run test test-unit test-integration deps clean bench
 .PHONY: bench-jobs
+.PHONY: bench-migration
 
 all: build
 
@@ -56,6 +57,11 @@ bench: deps
 # Export and storage Move jobs against qemu-img convert, cp --sparse=always and virsh blockcopy.
 bench-jobs: deps
 	scripts/bench-jobs.sh
+
+# Move of a running 256 MiB VM to a second host on this machine against virsh migrate --live.
+bench-migration: deps
+	swift build --build-tests
+	VMMS_BENCH=1 VMMS_INTEGRATION=1 swift test --skip-build --filter 'MigrationTests/bench'
 
 clean:
 	rm -rf .build .build-bench $(RUN_DIR)

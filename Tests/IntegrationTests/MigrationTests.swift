@@ -387,6 +387,39 @@ struct MigrationTests {
         }
     }
 
+    /// `VMMS_BENCH=1`: Move of a running 256 MiB VM against `virsh migrate --live` of a
+    /// second, identical VM to the same destination, best of 3 each; prints both and the ratio.
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["VMMS_BENCH"] == "1"))
+    func benchMoveAgainstVirshMigrate() async throws {
+        try await Self.withHosts { source, watcher, destination, _ in
+            var moves: [Double] = [], virshes: [Double] = []
+            for _ in 0..<3 {
+                let name = Names.unique("bench")
+                let path = try await source.create(name, ["Generation": .uint32(1), "MemoryStartupBytes": .uint64(256 * Self.mib)])
+                try await source.vm(path, "Start")
+                var start = ContinuousClock.now
+                let job = try await Self.move(source, path, to: destination.uri)
+                let ending = await watcher.wait(job)
+                #expect(ending?.state == "Completed", "\(String(describing: ending))")
+                moves.append((ContinuousClock.now - start) / .seconds(1))
+                _ = try await destination.virsh(["destroy", name]); _ = try await destination.virsh(["undefine", name])
+
+                let other = Names.unique("bench")
+                let otherPath = try await source.create(other, ["Generation": .uint32(1), "MemoryStartupBytes": .uint64(256 * Self.mib)])
+                try await source.vm(otherPath, "Start")
+                start = ContinuousClock.now
+                let migrated = try await virsh(["migrate", "--live", "--persistent", "--undefinesource", "--unsafe", other, destination.uri,
+                                                "--migrateuri", "tcp://\(destination.address)"])
+                #expect(migrated.status == 0, "\(migrated.stderr)")
+                virshes.append((ContinuousClock.now - start) / .seconds(1))
+                _ = try await destination.virsh(["destroy", other]); _ = try await destination.virsh(["undefine", other])
+                await JobTests.remove(name); await JobTests.remove(other)
+            }
+            let move = moves.min() ?? 0, plain = virshes.min() ?? 0
+            print("bench: Move \(move) s, virsh migrate --live \(plain) s, ratio \(plain > 0 ? move / plain : 0) (all: \(moves) vs \(virshes))")
+        }
+    }
+
     // MARK: Refusals
 
     /// Each refusal names what is missing and leaves the VM as it was: not in the allow-list
