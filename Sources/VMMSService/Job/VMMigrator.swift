@@ -204,27 +204,30 @@ struct VMMigrator {
         services.audit(caller, "Move \(plan.name) (\(plan.uuid)) to \(plan.destination) (\(plan.state.rawValue)\(plan.includeStorage ? ", with its storage" : ""))")
         let finished = Finished()
         let migration = parameters
-        try await job.onCancel({ try? domain.abortJob() }) {
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    defer { finished.set() }
-                    try await job.blocking { try domain.migrate(toURI: plan.destination, parameters: migration, flags: plan.flags) }
-                }
-                if plan.state != .off {
-                    group.addTask {
-                        // Progress from libvirt's statistics of the migration job: memory and disks.
-                        while !finished.isSet {
-                            if let stats = try? await job.blocking({ try domain.jobStats() }) {
-                                let total = stats.dataTotal ?? ((stats.memoryTotal ?? 0) + (stats.diskTotal ?? 0))
-                                let done = stats.dataProcessed ?? ((stats.memoryProcessed ?? 0) + (stats.diskProcessed ?? 0))
-                                job.progress(done, of: total)
-                            }
-                            try? await Task.sleep(for: .milliseconds(500))
-                        }
-                    }
-                }
-                try await group.waitForAll()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                defer { finished.set() }
+                try await job.blocking { try domain.migrate(toURI: plan.destination, parameters: migration, flags: plan.flags) }
             }
+            group.addTask {
+                // Progress from libvirt's statistics of the migration job (memory and disks);
+                // Cancel aborts it from a job thread (virDomainAbortJob), the VM runs on here.
+                var aborted = false
+                while !finished.isSet {
+                    let abort = job.isCancelled && !aborted
+                    if abort { aborted = true }
+                    if let stats = try? await job.blocking({ () throws -> DomainJobStats in
+                        if abort { try? domain.abortJob() }
+                        return try domain.jobStats()
+                    }) {
+                        let total = stats.dataTotal ?? ((stats.memoryTotal ?? 0) + (stats.diskTotal ?? 0))
+                        let done = stats.dataProcessed ?? ((stats.memoryProcessed ?? 0) + (stats.diskProcessed ?? 0))
+                        job.progress(done, of: total)
+                    }
+                    try? await Task.sleep(for: .milliseconds(250))
+                }
+            }
+            try await group.waitForAll()
         }
         // libvirt sends no Undefined event for the undefined source: check, and drop it.
         let gone = try await services.link.run { connection -> Bool in
