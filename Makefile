@@ -17,6 +17,7 @@ DEPS_STAMP := .build/.deps-ok
 
 .PHONY: all build run test test-unit test-integration deps clean bench
 .PHONY: bench-jobs
+.PHONY: bench-migration
 
 all: build
 
@@ -65,6 +66,11 @@ bench-jobs: deps
 .PHONY: bench-checkpoints
 bench-checkpoints: build
 	scripts/bench-checkpoints.sh $(BENCH_ROUNDS)
+
+# Move of a running 256 MiB VM to a second host on this machine against virsh migrate --live.
+bench-migration: deps
+	swift build --build-tests
+	VMMS_BENCH=1 VMMS_INTEGRATION=1 swift test --skip-build --filter 'MigrationTests/bench'
 
 clean:
 	rm -rf .build .build-bench $(RUN_DIR)

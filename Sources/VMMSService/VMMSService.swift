@@ -14,6 +14,8 @@ public struct ServiceOptions: Sendable {
     public var libvirtTimeout: Duration
     /// How long a finished job stays on the bus.
     public var jobRetention: Duration = JobRunner.defaultRetention
+    /// Destination URIs callers other than root may Move a VM to (`migration-destinations`).
+    public var migrationDestinations: [String] = []
 
     public init(bus: DBusConnection.Bus, libvirtURI: String, accelerator: Accelerator, stateDirectory: String,
                 authorizer: any Authorizer, libvirtTimeout: Duration = .seconds(30)) {
@@ -64,7 +66,7 @@ public final class VMMSService: Sendable {
         let journal = OperationJournal(stateDirectory: options.stateDirectory)
         let sans = SANModel(sink: publisher.sink(for: SANKind.self))
         let sanMonitor = SANMonitor(link: link, sans: sans, vms: vms, vmMonitor: monitor, logger: logger)
-        let services = Services(host: host, vms: vms, monitor: monitor, link: link, authorizer: options.authorizer,
+        var services = Services(host: host, vms: vms, monitor: monitor, link: link, authorizer: options.authorizer,
                                 disks: DiskStore(link: link, logger: logger), journal: journal, settingsStore: settingsStore,
                                 settingsGate: SerialGate(), reserves: ProcessorReserves(),
                                 health: HealthCheck(host: host, vms: vms, publisher: publisher, connection: connection,
@@ -75,6 +77,7 @@ public final class VMMSService: Sendable {
                                 switches: switches, switchMonitor: switchMonitor, switchGate: SerialGate(), macs: MACReservations(),
                                 checkpoints: CheckpointStore(stateDirectory: options.stateDirectory,
                                                              model: CheckpointModel(sink: publisher.sink(for: CheckpointKind.self)), vms: vms))
+        services.migrationDestinations = options.migrationDestinations
         let registry = ObjectRegistry(publisher: publisher, authorizer: options.authorizer, routes: [
             .host(services), .vm(services),
             .switch(services), .san(services), .job(services), .checkpoint(services),

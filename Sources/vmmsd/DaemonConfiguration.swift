@@ -8,6 +8,8 @@ struct DaemonConfiguration {
     var connect: String?
     var accelerator: Accelerator?
     var stateDirectory: String?
+    /// `migration-destinations`: libvirt URIs, separated by commas or spaces (repeatable).
+    var migrationDestinations: [String] = []
 
     struct Problem: Error, CustomStringConvertible {
         var description: String
@@ -32,6 +34,8 @@ struct DaemonConfiguration {
             switch parts[0] {
             case "connect": connect = parts[1]
             case "state-dir": stateDirectory = parts[1]
+            case "migration-destinations":
+                migrationDestinations += parts[1].split(whereSeparator: { $0 == "," || $0 == " " }).map(String.init)
             case "accelerator":
                 guard let value = Accelerator(rawValue: parts[1]) else {
                     throw Problem(description: "\(source):\(index + 1): accelerator must be auto, kvm or tcg")

@@ -67,13 +67,14 @@ struct VMMSDaemon: AsyncParsableCommand {
         let onSessionBus = session || address != nil
         let bus: DBusConnection.Bus = address.map { .address($0) } ?? (onSessionBus ? .session : .system)
         let home = ProcessInfo.processInfo.environment["HOME"] ?? "/tmp"
-        let options = ServiceOptions(
+        var options = ServiceOptions(
             bus: bus,
             libvirtURI: connect ?? file.connect ?? "qemu:///system",
             accelerator: accelerator ?? file.accelerator ?? .auto,
             stateDirectory: stateDirectory ?? file.stateDirectory ?? (onSessionBus ? home + "/.local/state/vmms" : "/var/lib/vmms"),
             authorizer: onSessionBus ? SessionBusAuthorizer() : PolkitAuthorizer(logger: logger),
             libvirtTimeout: .seconds(Int(libvirtTimeout)))
+        options.migrationDestinations = file.migrationDestinations
 
         let service: VMMSService
         do {

@@ -417,7 +417,7 @@ extension Browser {
         try await wait("""
             (document.documentElement.dataset.vmmsStatus === 'ready' && document.documentElement.dataset.vmmsList === 'complete') ||
             ['delegated', 'not-authorized', 'service-down', 'failed'].includes(document.documentElement.dataset.vmmsStatus)
-            """, timeout: 60)
+            """, timeout: 180)
     }
 
     func rowExpression(_ name: String) -> String {

@@ -411,7 +411,7 @@ actor DebBuild {
             build = Task {
                 let dist = NSTemporaryDirectory() + "vmms-dist-\(UUID().uuidString)"
                 let started = ContinuousClock.now
-                let output = try await InstallTests().make(["deb", "DEB_DIST=\(dist)"])
+                let output = try await InstallTests().make(["deb", "DEB_DIST=\(dist)"], nice: true)
                 print("make deb: \(ContinuousClock.now - started), end of its output:\n\(output.stdout.suffix(4000))\(output.stderr.suffix(2000))")
                 let version = Self.changelogVersion()
                 let packages = Packages(vmms: "\(dist)/vmms_\(version)_amd64.deb", cockpit: "\(dist)/cockpit-vmms_\(version)_all.deb",

@@ -30,6 +30,8 @@ struct Services: Sendable {
     let macs: MACReservations
     /// Every VM's checkpoint tree.
     let checkpoints: CheckpointStore
+    /// `migration-destinations` of vmmsd.conf: the hosts callers other than root may Move to.
+    var migrationDestinations: [String] = []
 
     /// The name of a VM other than `except` with `path` (symlinks resolved) as a hard disk.
     func vmUsingDisk(_ path: String, except: String? = nil) -> String? {

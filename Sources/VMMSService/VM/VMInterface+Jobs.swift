@@ -32,10 +32,9 @@ extension VMInterface {
         guard call.arguments.count == 2, let destination = call.arguments[0].string else {
             throw VMMSError.invalidArgs("Move takes (s destination, a{sv} options)")
         }
-        _ = try Options(call.arguments[1], method: "Move", allowed: ["IncludeStorage": "b"])
+        let moveOptions = try Options(call.arguments[1], method: "Move", allowed: ["IncludeStorage": "b"])
         if destination.contains("://") || destination.hasPrefix("qemu:") || destination.hasPrefix("test:") {
-            try await authorize(call, .vmMove, verb: "Move")
-            throw VMMSError.notSupported("moving \(try current().name) to another host (\(destination)) is not supported yet; pass a directory on this host to move its storage")
+            return try await migrate(call, to: destination, includeStorage: moveOptions.bool("IncludeStorage") ?? false)
         }
         try await authorize(call, .vmMove, verb: "Move")
         let uid = try await call.callerUID()
@@ -54,7 +53,7 @@ extension VMInterface {
     /// Holds the VM for the job (refused unless it is in one of `allowed`, or while another
     /// job or operation holds it), publishes the job and runs `work`; the hold ends with it,
     /// and the VM is read again.
-    private func startJob(_ operation: String, call: MethodCall, uid: UInt32, action: Action, allowed: Set<VMState>, hint: String,
+    func startJob(_ operation: String, call: MethodCall, uid: UInt32, action: Action, allowed: Set<VMState>, hint: String,
                           work: @escaping @Sendable (JobContext) async throws -> Void) async throws -> ObjectPath {
         let record = try current()
         if let running = services.jobs.jobs.runningJob(vm: uuid) {
