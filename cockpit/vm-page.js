@@ -650,7 +650,8 @@ export class VMPage {
         const exporting = method === "Export";
         const folder = new Field(exporting ? _("Export to folder") : _("Move to folder"),
             textInput({ name: "directory", placeholder: this.service.host?.VirtualMachinePath ?? "" }),
-            { help: exporting ? _("A folder named after the VM is created in it.") : _("A folder on this host") });
+            { help: exporting ? _("A folder named after the VM is created in it.")
+                             : _("A folder on this host (storage move), or the libvirt URI of another vmms host the configuration allows (live migration)") });
         let job = null;
         const handle = openDialog({
             title: cockpit.format(exporting ? _("Export $0") : _("Move $0"), vm?.Name ?? ""),
