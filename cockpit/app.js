@@ -3,14 +3,16 @@
 //
 // Routes (cockpit.location, so the shell's URL and history follow):
 //   /               host summary and VM list
-//   /vm/<uuid>      one VM
-// Switches, checkpoints and jobs add routes here as the service gains them.
+//   /vm/<uuid>      one VM (its adapters, checkpoints, export and move with the job's progress)
+//   /switches       virtual switches
+//   /sans           virtual SANs
 
 import { h, fill, frameScheduler } from "./dom.js";
 import { VMMSService, Status, vmPathForUUID, errorMessage } from "./service.js";
 import { VMList } from "./vm-list.js";
 import { VMPage } from "./vm-page.js";
 import { HostSummary } from "./host-summary.js";
+import { SwitchesView, SANsView } from "./host-resources.js";
 import { openCreateDialog, openDeleteDialog, Field, textInput } from "./dialogs.js";
 import { runForEach, powerCall, deleteCall } from "./actions.js";
 
@@ -34,13 +36,25 @@ class App {
               h("div", { class: "toolbar-end" }, this.list.createButton)),
             this.summary.element, this.list.element);
         this.page = new VMPage(this.service, { back: () => cockpit.location.go([]), remove: paths => this.remove(paths) });
-        this.main = h("main", { class: "main", "aria-busy": "true" }, this.banner, this.stateScreen, this.listView, this.page.element);
+        const notify = (text, kind) => this.notify(text, kind);
+        this.switchesView = new SwitchesView(this.service, { notify });
+        this.sansView = new SANsView(this.service, { notify });
+        this.tabs = [
+            { route: [], label: _("Virtual machines"), id: "list" },
+            { route: ["switches"], label: _("Virtual switches"), id: "switches" },
+            { route: ["sans"], label: _("Virtual SANs"), id: "sans" },
+        ].map(tab => ({ ...tab, link: h("a", { href: "#/" + tab.route.join("/"), class: "view-tab", dataset: { view: tab.id },
+                                              onclick: event => { event.preventDefault(); cockpit.location.go(tab.route); } }, tab.label) }));
+        this.tabBar = h("nav", { class: "view-tabs", "aria-label": _("Views") }, h("ul", {}, this.tabs.map(tab => h("li", {}, tab.link))));
+        this.main = h("main", { class: "main", "aria-busy": "true" }, this.banner, this.stateScreen, this.tabBar, this.listView,
+                      this.switchesView.element, this.sansView.element, this.page.element);
         fill(root, this.notifications, this.main);
 
         this.schedule = frameScheduler(() => this.render());
         this.service.addEventListener("status", () => this.schedule());
         this.service.addEventListener("host", () => this.schedule());
         this.service.addEventListener("vms", () => { this.list.update(); this.schedule(); });
+        for (const kind of ["switches", "checkpoints", "jobs", "sans"]) this.service.addEventListener(kind, () => this.schedule());
         cockpit.addEventListener("locationchanged", () => this.schedule());
         this.groups = [];
         cockpit.user().then(user => { this.groups = user.groups ?? []; this.stateKey = null; this.schedule(); }, () => {});
@@ -59,21 +73,36 @@ class App {
 
         const route = cockpit.location.path;
         const vmPath = route[0] === "vm" && route[1] ? vmPathForUUID(route[1]) : null;
-        this.listView.hidden = !showData || vmPath !== null;
+        const section = vmPath ? "vm" : ["switches", "sans"].includes(route[0]) ? route[0] : "list";
+        this.listView.hidden = !showData || section !== "list";
+        this.switchesView.element.hidden = !showData || section !== "switches";
+        this.sansView.element.hidden = !showData || section !== "sans";
         this.page.element.hidden = !showData || vmPath === null;
+        // Switches and SANs are host objects: a delegated user sees neither.
+        this.tabBar.hidden = !showData || vmPath !== null || status === Status.delegated;
+        for (const tab of this.tabs) {
+            if (tab.id === section) tab.link.setAttribute("aria-current", "page");
+            else tab.link.removeAttribute("aria-current");
+        }
         if (!showData) return;
         this.list.createButton.hidden = status === Status.delegated;
         this.summary.element.hidden = status === Status.delegated && !this.service.host;
         if (vmPath) {
             this.page.show(vmPath);
+        } else if (section === "switches") {
+            this.switchesView.update();
+        } else if (section === "sans") {
+            this.sansView.update();
         } else {
             this.summary.update();
             this.list.schedule();
         }
         // A new view takes the focus, as a new page would: the VM's heading, or the list.
-        const view = vmPath ?? "list";
+        const view = vmPath ?? section;
         if (this.shownView !== undefined && view !== this.shownView) {
             if (vmPath) this.page.focus();
+            else if (section === "switches") this.switchesView.focus();
+            else if (section === "sans") this.sansView.focus();
             else this.list.focus();
         }
         this.shownView = view;

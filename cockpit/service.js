@@ -20,6 +20,18 @@ export const ROOT_PATH = "/org/example/VMMS1";
 export const HOST_PATH = `${ROOT_PATH}/Host`;
 export const HOST_INTERFACE = "org.example.VMMS1.Host";
 export const VM_INTERFACE = "org.example.VMMS1.VM";
+export const SWITCH_INTERFACE = "org.example.VMMS1.Switch";
+export const CHECKPOINT_INTERFACE = "org.example.VMMS1.Checkpoint";
+export const JOB_INTERFACE = "org.example.VMMS1.Job";
+export const SAN_INTERFACE = "org.example.VMMS1.SAN";
+/** The object kinds besides Host and VM the inventory keeps: interface → the service's
+ *  field (a Map path → properties) and the event it sends when one changes. */
+const KINDS = {
+    [SWITCH_INTERFACE]: "switches",
+    [CHECKPOINT_INTERFACE]: "checkpoints",
+    [JOB_INTERFACE]: "jobs",
+    [SAN_INTERFACE]: "sans",
+};
 const OBJECT_MANAGER = "org.freedesktop.DBus.ObjectManager";
 const PROPERTIES = "org.freedesktop.DBus.Properties";
 
@@ -29,6 +41,8 @@ export const ErrorName = {
     hypervisorUnavailable: "org.example.VMMS1.Error.HypervisorUnavailable",
     notFound: "org.example.VMMS1.Error.NotFound",
     alreadyExists: "org.example.VMMS1.Error.AlreadyExists",
+    invalidState: "org.example.VMMS1.Error.InvalidState",
+    unknownMethod: "org.freedesktop.DBus.Error.UnknownMethod",
 };
 
 /** Errors that mean nobody owns the name (vmmsd stopped and not activatable). */
@@ -99,6 +113,9 @@ export function errorMessage(error) {
  *   "status"  the page-wide status or its problem changed
  *   "host"    Host properties changed
  *   "vms"     VMs were added, removed or changed; event.paths is a Set, or null for "all"
+ *   "switches", "checkpoints", "jobs", "sans"   the same for those objects (event.paths)
+ *   "job-completed"   a Job's Completed signal; event.path, event.state, event.errorName,
+ *                     event.errorMessage
  */
 export class VMMSService extends EventTarget {
     constructor() {
@@ -107,6 +124,10 @@ export class VMMSService extends EventTarget {
         this.problem = null;           // {name, message} behind notAuthorized / failed
         this.host = null;              // Host properties, null until read (or refused)
         this.vms = new Map();          // VM object path → VM properties
+        this.switches = new Map();     // Switch path → properties (and likewise below)
+        this.checkpoints = new Map();
+        this.jobs = new Map();
+        this.sans = new Map();
         this.owner = undefined;        // unique name of org.example.VMMS1's owner, null: none
         this._loadedFrom = undefined;  // the owner whose inventory we show
         this._generation = 0;
@@ -120,6 +141,8 @@ export class VMMSService extends EventTarget {
                                (path, _i, _m, args) => this._signal("added", path, args));
         this._client.subscribe({ path: ROOT_PATH, interface: OBJECT_MANAGER, member: "InterfacesRemoved" },
                                (path, _i, _m, args) => this._signal("removed", path, args));
+        this._client.subscribe({ path_namespace: `${ROOT_PATH}/Job`, interface: JOB_INTERFACE, member: "Completed" },
+                               (path, _i, _m, args) => this._signal("completed", path, args));
         // The bridge tells us the name's owner when the channel opens and whenever it changes.
         this._client.addEventListener("owner", (_event, owner) => this._ownerChanged(owner));
         this._client.addEventListener("close", (_event, options) => {
@@ -163,19 +186,26 @@ export class VMMSService extends EventTarget {
     _replaceInventory(objects) {
         this.host = null;
         this.vms = new Map();
+        for (const field of Object.values(KINDS)) this[field] = new Map();
         for (const [path, interfaces] of Object.entries(objects ?? {})) {
             if (interfaces[HOST_INTERFACE]) this.host = unwrap(interfaces[HOST_INTERFACE]);
             if (interfaces[VM_INTERFACE]) this.vms.set(path, unwrap(interfaces[VM_INTERFACE]));
+            for (const [iface, field] of Object.entries(KINDS)) {
+                if (interfaces[iface]) this[field].set(path, unwrap(interfaces[iface]));
+            }
         }
         this._emit("host");
         this._emit("vms", null);
+        for (const field of Object.values(KINDS)) this._emit(field, null);
     }
 
     _clear() {
         this.host = null;
         this.vms = new Map();
+        for (const field of Object.values(KINDS)) this[field] = new Map();
         this._emit("host");
         this._emit("vms", null);
+        for (const field of Object.values(KINDS)) this._emit(field, null);
     }
 
     _ownerChanged(owner) {
@@ -292,14 +322,41 @@ export class VMMSService extends EventTarget {
                 this.host = unwrap(interfaces[HOST_INTERFACE]);
                 this._emit("host");
             }
+            for (const [iface, field] of Object.entries(KINDS)) {
+                if (!interfaces[iface]) continue;
+                this[field].set(objectPath, unwrap(interfaces[iface]));
+                this._emit(field, new Set([objectPath]));
+            }
         } else if (kind === "removed") {
             const [objectPath, interfaces] = args;
             if (interfaces.includes(VM_INTERFACE) && this.vms.delete(objectPath)) this._emit("vms", new Set([objectPath]));
+            for (const [iface, field] of Object.entries(KINDS)) {
+                if (interfaces.includes(iface) && this[field].delete(objectPath)) this._emit(field, new Set([objectPath]));
+            }
+        } else if (kind === "completed") {
+            // Job.Completed(s state, s error_name, s error_message): the job's last word, also
+            // when its PropertiesChanged raced it.
+            const [state, errorName, message] = args;
+            const job = this.jobs.get(path);
+            if (job) {
+                Object.assign(job, { State: state, ErrorName: errorName, ErrorMessage: message });
+                if (state === "Completed") job.PercentComplete = 100;
+                this._emit("jobs", new Set([path]));
+            }
+            const event = new Event("job-completed");
+            Object.assign(event, { path, state, errorName, errorMessage: message });
+            this.dispatchEvent(event);
         }
     }
 
     _patch(path, iface, changed) {
-        if (iface === VM_INTERFACE) {
+        const field = KINDS[iface];
+        if (field) {
+            const object = this[field].get(path);
+            if (!object) return;
+            Object.assign(object, changed);
+            this._emit(field, new Set([path]));
+        } else if (iface === VM_INTERFACE) {
             const vm = this.vms.get(path);
             if (!vm) return;
             Object.assign(vm, changed);
@@ -363,6 +420,30 @@ export class VMMSService extends EventTarget {
         return path;
     }
 
+    /** A method of any vmms object (Switch, Checkpoint, Job, SAN); resolves to its out
+     *  arguments. */
+    callObject(path, iface, method, args = [], signature = "") {
+        return this._call(path, iface, method, args, signature);
+    }
+
+    /** Host.CreateSwitch; resolves to the new switch's path. `options` is {Key: [type, value]}. */
+    async createSwitch(name, type, options) {
+        const [path] = await this._call(HOST_PATH, HOST_INTERFACE, "CreateSwitch", [name, type, vardict(options)], "ssa{sv}");
+        return path;
+    }
+
+    /** A name for a switch's path in the lists (its Name, or the path's last part). */
+    switchName(path) {
+        if (!path || path === "/") return "";
+        return this.switches.get(path)?.Name ?? path.split("/").pop();
+    }
+
+    /** The checkpoints of a VM in the order of its Checkpoints property (creation order). */
+    checkpointsOf(vmPath) {
+        const vm = this.vms.get(vmPath);
+        return (vm?.Checkpoints ?? []).map(path => ({ path, ...(this.checkpoints.get(path) ?? {}) }));
+    }
+
     // MARK: events
 
     _setStatus(status, problem = null) {
@@ -375,7 +456,7 @@ export class VMMSService extends EventTarget {
 
     _emit(type, paths) {
         const event = new Event(type);
-        if (type === "vms") event.paths = paths ?? null;
+        if (type === "vms" || Object.values(KINDS).includes(type)) event.paths = paths ?? null;
         this.dispatchEvent(event);
     }
 }

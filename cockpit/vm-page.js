@@ -3,14 +3,17 @@
 // small form with its own Apply button and the service's error inline. Values follow the
 // service live, except in a form the user has started editing.
 //
-// Checkpoints, network adapter changes, export and move get their own cards here when the
-// service offers them.
+// Network adapters (Add-/Remove-VMNetworkAdapter), the checkpoint tree (Checkpoint-VM,
+// Restore-/Rename-/Remove-VMCheckpoint) and Export-VM / Move-VMStorage with the job's
+// progress have cards of their own too.
 
 import { h, fill, setText } from "./dom.js";
 import { bytes, percent, uptime, stateLabel, stateClass, MiB, decimalNumber } from "./format.js";
 import { POWER_ACTIONS, REBOOT, allowed, powerCall } from "./actions.js";
 import { Field, checkbox, numberInput, textInput, parseWhole, placeServiceError, openConfirmDialog } from "./dialogs.js";
-import { vardict, errorMessage } from "./service.js";
+import { vardict, errorMessage, ErrorName, CHECKPOINT_INTERFACE } from "./service.js";
+import { openDialog } from "./dialogs.js";
+import { JobList, openJobDialog } from "./jobs.js";
 
 const _ = cockpit.gettext;
 
@@ -109,6 +112,9 @@ export class VMPage {
             this._memoryCard(),
             this._firmwareCard(),
             this._disksCard(),
+            this._adaptersCard(),
+            this._checkpointsCard(),
+            this._exportMoveCard(),
             this._generalCard(),
         ];
         fill(this.element, this._breadcrumb(""), header,
@@ -430,4 +436,267 @@ export class VMPage {
             },
         };
     }
+
+    // MARK: network adapters
+
+    _adaptersCard() {
+        const list = h("tbody");
+        const table = h("table", { class: "small-table adapters" },
+            h("thead", {}, h("tr", {}, h("th", { scope: "col" }, _("MAC address")), h("th", { scope: "col" }, _("Switch")),
+                              h("th", { scope: "col" }, h("span", { class: "sr-only" }, _("Actions"))))),
+            list);
+        const empty = h("p", { class: "field-help" }, _("No network adapters."));
+        const rowProblem = h("p", { class: "inline-problem", role: "alert", hidden: true });
+        const switchSelect = h("select", { class: "form-control", name: "switch" });
+        const switchField = new Field(_("Virtual switch"), switchSelect);
+        const noSwitches = h("p", { class: "field-help", hidden: true }, _("There is no virtual switch to connect to yet."));
+        const add = this._form({
+            name: "add-adapter",
+            fields: [switchField],
+            controls: [noSwitches],
+            submitLabel: _("Add network adapter"),
+            places: [],
+            load: () => {},
+            submit: async () => {
+                if (!switchSelect.value) {
+                    switchField.setError(_("Choose a virtual switch."));
+                    return false;
+                }
+                await this.service.callVM(this.path, "AddNetworkAdapter", [switchSelect.value], "o");
+            },
+        });
+        let shown = "";
+        let shownSwitches = "";
+        const element = this._card(_("Network adapters"), table, empty, rowProblem, h("h3", {}, _("Add a network adapter")), add.form);
+        return {
+            element,
+            update: vm => {
+                const switches = [...this.service.switches].map(([path, sw]) => [path, sw.Name ?? path]).sort((a, b) => a[1].localeCompare(b[1]));
+                const switchKey = JSON.stringify(switches);
+                if (switchKey !== shownSwitches) {
+                    shownSwitches = switchKey;
+                    const chosen = switchSelect.value;
+                    fill(switchSelect, switches.map(([path, name]) => h("option", { value: path, selected: path === chosen }, name)));
+                    noSwitches.hidden = switches.length > 0;
+                    add.form.querySelector("button[type=submit]").disabled = switches.length === 0;
+                }
+                const adapters = vm.NetworkAdapters ?? [];
+                const key = JSON.stringify([adapters, switches]);
+                if (key === shown) return;
+                shown = key;
+                table.hidden = adapters.length === 0;
+                empty.hidden = adapters.length > 0;
+                fill(list, adapters.map(([mac, switchPath]) => h("tr", { class: "adapter-row", dataset: { mac, switch: switchPath } },
+                    h("td", { class: "mac" }, mac),
+                    h("td", { class: "adapter-switch" }, switchPath === "/" ? _("Not connected") : this.service.switchName(switchPath)),
+                    h("td", {}, h("button", {
+                        type: "button", class: "btn btn-link-danger", dataset: { action: "remove-adapter" },
+                        "aria-label": cockpit.format(_("Remove network adapter $0"), mac),
+                        onclick: () => this._removeAdapter(mac, rowProblem),
+                    }, _("Remove"))))));
+            },
+        };
+    }
+
+    async _removeAdapter(mac, problem) {
+        const answer = await openConfirmDialog({
+            title: _("Remove network adapter"),
+            text: cockpit.format(_("Remove the network adapter $0 from this virtual machine?"), mac),
+            submitLabel: _("Remove"),
+        });
+        if (!answer) return;
+        problem.hidden = true;
+        try {
+            await this.service.callVM(this.path, "RemoveNetworkAdapter", [mac], "s");
+        } catch (error) {
+            problem.textContent = errorMessage(error);
+            problem.hidden = false;
+        }
+    }
+
+    // MARK: checkpoints
+
+    _checkpointsCard() {
+        const tree = h("ul", { class: "checkpoint-tree", "aria-label": _("Checkpoints, oldest first; a child follows its parent") });
+        const empty = h("p", { class: "field-help" }, _("No checkpoints."));
+        const problem = h("p", { class: "inline-problem", role: "alert", hidden: true, dataset: { problem: "checkpoints" } });
+        const name = new Field(_("Checkpoint name"), textInput({ name: "checkpoint-name" }),
+            { help: _("Empty: the virtual machine's name and the time, as Hyper-V names them") });
+        const take = this._form({
+            name: "checkpoint",
+            fields: [name],
+            submitLabel: _("Take checkpoint"),
+            places: [[[/name/i, ErrorName.alreadyExists], name]],
+            load: () => {},
+            submit: async () => {
+                const vm = this.service.vms.get(this.path);
+                const text = name.control.value.trim() || defaultCheckpointName(vm?.Name ?? "");
+                await this.service.callVM(this.path, "Checkpoint", [text], "s");
+                name.control.value = "";
+            },
+        });
+        let shown = "";
+        const element = this._card(_("Checkpoints"), tree, empty, problem, take.form);
+        const report = error => {
+            problem.textContent = errorMessage(error);
+            problem.hidden = false;
+        };
+        return {
+            element,
+            update: vm => {
+                const checkpoints = this.service.checkpointsOf(this.path);
+                const key = JSON.stringify(checkpoints);
+                if (key === shown) return;
+                shown = key;
+                tree.hidden = checkpoints.length === 0;
+                empty.hidden = checkpoints.length > 0;
+                const focused = tree.contains(document.activeElement) ? document.activeElement : null;
+                const again = focused && [focused.closest("li")?.dataset.path, focused.dataset.action];
+                fill(tree, checkpointTree(checkpoints).map(node => this._checkpointItem(node, 1, vm, report, problem)));
+                if (again) tree.querySelector(`li[data-path="${CSS.escape(again[0])}"] > .checkpoint-line [data-action="${again[1]}"]`)?.focus();
+            },
+        };
+    }
+
+    _checkpointItem({ checkpoint, children }, level, vm, report, problem) {
+        const cp = checkpoint;
+        const created = cp.CreationTime ? new Date(cp.CreationTime * 1000).toLocaleString() : "";
+        const act = (label, action, run) => h("button", {
+            type: "button", class: action === "delete-checkpoint" ? "btn btn-link-danger" : "btn btn-link", dataset: { action },
+            "aria-label": cockpit.format(_("$0 checkpoint $1"), label, cp.Name ?? ""),
+            onclick: async () => {
+                problem.hidden = true;
+                try {
+                    await run();
+                } catch (error) {
+                    report(error);
+                }
+            },
+        }, label);
+        return h("li", { class: "checkpoint", dataset: { path: cp.path, name: cp.Name ?? "" }, "aria-level": level },
+            h("div", { class: "checkpoint-line" },
+                h("span", { class: "checkpoint-name" }, cp.Name ?? cp.path.split("/").pop()),
+                h("span", { class: "field-help" }, created, cp.IncludesMemory ? cockpit.format(" · $0", _("with memory")) : ""),
+                h("span", { class: "checkpoint-actions" },
+                    act(_("Apply"), "apply-checkpoint", () => this._applyCheckpoint(cp)),
+                    act(_("Rename"), "rename-checkpoint", () => this._renameCheckpoint(cp)),
+                    act(_("Delete"), "delete-checkpoint", () => this._deleteCheckpoint(cp, children.length > 0)))),
+            children.length ? h("ul", {}, children.map(child => this._checkpointItem(child, level + 1, vm, report, problem))) : null);
+    }
+
+    async _applyCheckpoint(cp) {
+        const answer = await openConfirmDialog({
+            title: _("Apply checkpoint"),
+            text: cockpit.format(_("Apply the checkpoint $0? The virtual machine's current state is lost unless you take a checkpoint first. It must be off or saved."), cp.Name),
+            submitLabel: _("Apply"),
+        });
+        if (answer) await this.service.callObject(cp.path, CHECKPOINT_INTERFACE, "Apply");
+    }
+
+    async _deleteCheckpoint(cp, hasChildren) {
+        const answer = await openConfirmDialog({
+            title: _("Delete checkpoint"),
+            text: cockpit.format(_("Delete the checkpoint $0? Its changes are merged into its children; the disks keep working."), cp.Name),
+            submitLabel: _("Delete"),
+            checks: hasChildren ? [_("Also delete its child checkpoints")] : [],
+        });
+        if (!answer) return;
+        await this.service.callObject(cp.path, CHECKPOINT_INTERFACE, "Delete", [vardict({ IncludeChildren: ["b", !!answer[0]] })], "a{sv}");
+    }
+
+    _renameCheckpoint(cp) {
+        const field = new Field(_("New name"), textInput({ value: cp.Name ?? "" }));
+        const handle = openDialog({
+            title: _("Rename checkpoint"),
+            body: field.element,
+            submitLabel: _("Rename"),
+            run: async () => {
+                field.setError(null);
+                try {
+                    await this.service.callObject(cp.path, CHECKPOINT_INTERFACE, "Rename", [field.control.value], "s");
+                    return true;
+                } catch (error) {
+                    field.setError(errorMessage(error));
+                    field.control.focus();
+                    return false;
+                }
+            },
+        });
+        handle.dialog.dataset.dialog = "rename-checkpoint";
+        field.control.select();
+    }
+
+    // MARK: export and move
+
+    _exportMoveCard() {
+        const jobs = new JobList(this.service);
+        const none = h("p", { class: "field-help" }, _("No export or move running."));
+        const button = (label, action, run) => h("button", { type: "button", class: "btn btn-secondary", dataset: { action }, onclick: run }, label);
+        const element = this._card(_("Export and move"),
+            h("p", { class: "field-help" }, _("Export writes the VM's definition, disks and checkpoints to a folder, like Export-VM. Move moves its files to another folder on this host, also while it runs.")),
+            h("div", { class: "toolbar-group" },
+                button(_("Export…"), "export", () => this._transfer("Export")),
+                button(_("Move…"), "move", () => this._transfer("Move"))),
+            h("h3", {}, _("Jobs")), jobs.element, none);
+        return {
+            element,
+            update: () => { none.hidden = jobs.update(this.path) > 0; },
+        };
+    }
+
+    /** Export (VM.Export) or Move (VM.Move) to a directory: asks for it, then follows the job. */
+    async _transfer(method) {
+        const vm = this.service.vms.get(this.path);
+        const exporting = method === "Export";
+        const folder = new Field(exporting ? _("Export to folder") : _("Move to folder"),
+            textInput({ name: "directory", placeholder: this.service.host?.VirtualMachinePath ?? "" }),
+            { help: exporting ? _("A folder named after the VM is created in it.")
+                             : _("A folder on this host (storage move), or the libvirt URI of another vmms host the configuration allows (live migration)") });
+        let job = null;
+        const handle = openDialog({
+            title: cockpit.format(exporting ? _("Export $0") : _("Move $0"), vm?.Name ?? ""),
+            body: folder.element,
+            submitLabel: exporting ? _("Export") : _("Move"),
+            run: async () => {
+                folder.setError(null);
+                try {
+                    [job] = await this.service.callVM(this.path, method, [folder.control.value.trim(), {}], "sa{sv}");
+                    return true;
+                } catch (error) {
+                    folder.setError(errorMessage(error));
+                    folder.control.focus();
+                    return false;
+                }
+            },
+        });
+        handle.dialog.dataset.dialog = exporting ? "export" : "move";
+        folder.control.focus();
+        await new Promise(resolve => handle.dialog.addEventListener("close", resolve));
+        if (job) {
+            await openJobDialog(this.service, job, cockpit.format(exporting ? _("Exporting $0") : _("Moving $0"), vm?.Name ?? ""));
+        }
+    }
+}
+
+/** Hyper-V's name for a new checkpoint, in the characters a vmms name may hold:
+ *  "<VM> - YYYY-MM-DD HH.MM.SS". */
+function defaultCheckpointName(vmName) {
+    const now = new Date();
+    const two = n => String(n).padStart(2, "0");
+    const stamp = ` - ${now.getFullYear()}-${two(now.getMonth() + 1)}-${two(now.getDate())} ${two(now.getHours())}.${two(now.getMinutes())}.${two(now.getSeconds())}`;
+    // A checkpoint name follows the VM name rules: at most 64 characters.
+    return vmName.slice(0, 64 - stamp.length).trimEnd() + stamp;
+}
+
+/** Checkpoints (in creation order) as a forest by Parent; a parent the VM no longer lists
+ *  makes its child a root. */
+export function checkpointTree(checkpoints) {
+    const nodes = new Map(checkpoints.map(checkpoint => [checkpoint.path, { checkpoint, children: [] }]));
+    const roots = [];
+    for (const node of nodes.values()) {
+        const parent = nodes.get(node.checkpoint.Parent);
+        if (parent && parent !== node) parent.children.push(node);
+        else roots.push(node);
+    }
+    return roots;
 }

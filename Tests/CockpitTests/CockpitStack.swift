@@ -38,10 +38,12 @@ struct CockpitStack {
     /// The page on its own (not inside the shell's iframe), as the tests drive it.
     static let pagePath = "/cockpit/@localhost/vmms/index.html"
 
-    static func with<T: Sendable>(users: [String] = ["alice", "bob"], _ body: (CockpitStack) async throws -> T) async throws -> T {
+    /// `environment`: added to vmmsd's (test knobs such as VMMSD_TEST_COPY_BYTES_PER_SECOND).
+    static func with<T: Sendable>(users: [String] = ["alice", "bob"], environment: [String: String] = [:],
+                                  _ body: (CockpitStack) async throws -> T) async throws -> T {
         try await SystemBusNameLock.with {
             try await waitUntilTheBusNameIsFree()
-            let service = ServiceHolder(try await SystemVMMSD())
+            let service = ServiceHolder(try await SystemVMMSD(environment: environment))
             defer { service.stop() }
             let bus = try DBusConnection(bus: .system)
             defer { bus.close() }
