@@ -72,6 +72,12 @@ bench-migration: deps
 	swift build --build-tests
 	VMMS_BENCH=1 VMMS_INTEGRATION=1 swift test --skip-build --filter 'MigrationTests/bench'
 
+# The vmms page against cockpit-machines in headless Chromium with N VMs (root): time to the
+# first full list; table on stdout, bench/cockpit-results.json. BENCH_ARGS="--vms 200 --runs 3".
+.PHONY: bench-cockpit
+bench-cockpit: deps
+	scripts/bench-cockpit.sh $(BENCH_ARGS)
+
 clean:
 	rm -rf .build .build-bench $(RUN_DIR)
 

@@ -13,7 +13,7 @@ Two uses:
           complete VM list, once per --runs, as JSON:
             cockpit_browser.py measure --base http://127.0.0.1:9090 --user alice \\
                 --password-file F [--page /cockpit/@localhost/vmms/index.html] \\
-                [--ready-js EXPR] [--runs 5]
+                [--ready-js EXPR] [--runs 5] [--local-storage KEY=VALUE]
           From Python: page_load_seconds(driver, url, ready_js) after login(...).
 
 The browser reaches loopback only: every other host goes to a closed proxy port and
@@ -252,6 +252,9 @@ def measure(args):
     try:
         with open(args.password_file, encoding="utf-8") as file:
             login(driver, args.base, args.user, file.read().strip())
+        for item in args.local_storage:   # the origin's localStorage, set once after login
+            key, _, value = item.partition("=")
+            driver.execute_script("localStorage.setItem(arguments[0], arguments[1])", key, value)
         results = [page_load_seconds(driver, args.base + args.page, args.ready_js, args.timeout) for _ in range(args.runs)]
         print(json.dumps({"page": args.page, "seconds": results}))
     finally:
@@ -275,6 +278,8 @@ def main():
     m.add_argument("--ready-js", default=VMMS_READY)
     m.add_argument("--runs", type=int, default=5)
     m.add_argument("--timeout", type=float, default=120.0)
+    m.add_argument("--local-storage", action="append", default=[], metavar="KEY=VALUE",
+                   help="set in the origin's localStorage after login (e.g. a page's dismissed notice)")
     args = parser.parse_args()
     return serve(args) if args.mode == "serve" else measure(args)
 
