@@ -26,14 +26,15 @@ let package = Package(
         .target(name: "Polkit", dependencies: ["DBus"]),
 
         .target(name: "VMMSModel"),
-        // Child processes without Foundation's Process (which hangs off the main thread on
-        // Linux), for the tests and the benchmark.
+        // The POSIX calls made outside libvirt, D-Bus and polkit: child processes without
+        // Foundation's Process (which hangs off the main thread on Linux) and a TCP reachability
+        // probe with a time limit (SAN portals).
         .target(name: "Spawn"),
         .target(name: "VMMSService", dependencies: [
             "DBus", "Libvirt", "Polkit", "VMMSModel",
             .product(name: "Logging", package: "swift-log"),
             // ip (host bridges of External switches), qemu-img (the exact size of iSCSI LUNs,
-            // checkpoint images) and cp (checkpoints' NVRAM copies).
+            // checkpoint images), cp (checkpoints' NVRAM copies), the SAN portal probe.
             "Spawn",
         ]),
         .executableTarget(name: "vmmsd", dependencies: [

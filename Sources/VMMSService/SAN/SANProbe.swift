@@ -1,5 +1,4 @@
 import Dispatch
-import Glibc
 import Foundation
 import Libvirt
 import Spawn
@@ -19,47 +18,10 @@ enum SANProbe {
     /// cooperative pool: name resolution and the connect may block.
     static func reach(_ portal: SANAddress.Portal) async -> String? {
         await withCheckedContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(returning: reachBlocking(portal)) }
-        }
-    }
-
-    private static func reachBlocking(_ portal: SANAddress.Portal) -> String? {
-        var hints = addrinfo()
-        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
-        hints.ai_flags = AI_NUMERICSERV
-        var list: UnsafeMutablePointer<addrinfo>?
-        let status = getaddrinfo(portal.host, String(portal.port), &hints, &list)
-        guard status == 0, let first = list else {
-            return "its host name does not resolve (\(String(cString: gai_strerror(status))))"
-        }
-        defer { freeaddrinfo(list) }
-        var reason = "no address"
-        var entry: UnsafeMutablePointer<addrinfo>? = first
-        while let info = entry {
-            let fd = socket(info.pointee.ai_family, info.pointee.ai_socktype | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue),
-                            info.pointee.ai_protocol)
-            if fd >= 0 {
-                defer { close(fd) }
-                if connect(fd, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 { return nil }
-                if errno == EINPROGRESS {
-                    var poll = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
-                    let milliseconds = Int32(connectTimeout.components.seconds * 1000)
-                    if Glibc.poll(&poll, 1, milliseconds) == 1 {
-                        var error: Int32 = 0
-                        var length = socklen_t(MemoryLayout<Int32>.size)
-                        getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length)
-                        if error == 0 { return nil }
-                        reason = String(cString: strerror(error)).lowercased()
-                    } else {
-                        reason = "no answer within \(connectTimeout.components.seconds) seconds"
-                    }
-                } else {
-                    reason = String(cString: strerror(errno)).lowercased()
-                }
+            DispatchQueue.global().async {
+                continuation.resume(returning: TCPProbe.reach(host: portal.host, port: portal.port, timeout: connectTimeout))
             }
-            entry = info.pointee.ai_next
         }
-        return reason
     }
 
     /// The contract's error for a target that cannot be used, naming portal and target
