@@ -44,6 +44,12 @@ run: $(if $(VMMSD_BIN),deps,build)
 
 # Everything: unit tests, private-bus tests, and (as root) the real stack: system bus,
 # polkitd with our policy and rules, libvirtd + QEMU, and the test users.
+# The locale and terminal the tests see are fixed here, not inherited: Cockpit's bridge needs a
+# generated locale (C.UTF-8 always is), and vmmsctl's colour tests set TERM and NO_COLOR per run.
+test: export LANG := C.UTF-8
+test: export LC_ALL := C.UTF-8
+test: export TERM := dumb
+test: export NO_COLOR :=
 test: deps
 	$(SWIFT) build --build-tests
 	@if [ "$$(id -u)" -eq 0 ]; then \
