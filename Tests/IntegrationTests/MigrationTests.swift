@@ -62,42 +62,12 @@ final class DestinationHost: Sendable {
     }
 
     private func setUp(privateDiskFolder: String) async throws {
-        let ip = "/usr/sbin/ip"
-        try await run(ip, ["netns", "add", namespace])
-        try await run(ip, ["link", "add", link, "type", "veth", "peer", "name", link + "p"])
-        try await run(ip, ["link", "set", link + "p", "netns", namespace])
-        try await run(ip, ["addr", "add", "10.250.\(octet).1/24", "dev", link])
-        try await run(ip, ["link", "set", link, "up"])
-        try await run(ip, ["-n", namespace, "addr", "add", "\(address)/24", "dev", link + "p"])
-        try await run(ip, ["-n", namespace, "link", "set", link + "p", "up"])
-        try await run(ip, ["-n", namespace, "link", "set", "lo", "up"])
         // Traffic to the destination (and to the unreachable address) leaves through our veth only.
-        for target in [address, "10.250.\(octet).3"] {
-            let route = try await run(ip, ["route", "get", target])
-            guard route.contains("dev \(link) ") else { throw TestFailure("\(target) is not routed via \(link): \(route)") }
-        }
-        for sub in ["run", "lib", "etc", "cache", "log", "img", "state"] {
-            try FileManager.default.createDirectory(atPath: "\(root)/\(sub)", withIntermediateDirectories: true)
-        }
-        for file in try FileManager.default.contentsOfDirectory(atPath: "/etc/libvirt") where file.hasSuffix(".conf") {
-            try FileManager.default.copyItem(atPath: "/etc/libvirt/\(file)", toPath: "\(root)/etc/\(file)")
-        }
-        try append("\(root)/etc/libvirtd.conf", """
-
-            listen_tls = 0
-            listen_tcp = 1
-            listen_addr = "\(address)"
-            auth_tcp = "none"
-            max_client_requests = 20
-            host_uuid = "\(UUID().uuidString.lowercased())"
-
-            """)
-        try append("\(root)/etc/qemu.conf", "\nstdio_handler = \"file\"\ncgroup_controllers = [ ]\n")
-        let mounts = [("run", "/run/libvirt"), ("lib", "/var/lib/libvirt"), ("etc", "/etc/libvirt"),
-                      ("cache", "/var/cache/libvirt"), ("log", "/var/log/libvirt"), ("img", privateDiskFolder)]
-            .map { "mkdir -p '\($0.1)' && mount --bind \(root)/\($0.0) '\($0.1)'" }.joined(separator: " && ")
-        try await run(ip, ["netns", "exec", namespace, "unshare", "-m", "--propagation", "private", "sh", "-c",
-                           "\(mounts) && exec /usr/sbin/libvirtd -d --listen --pid-file \(root)/libvirtd.pid"])
+        try await SecondLibvirtd.makeLink(namespace: namespace, link: link, hostAddress: "10.250.\(octet).1", address: address,
+                                          routed: [address, "10.250.\(octet).3"])
+        try FileManager.default.createDirectory(atPath: "\(root)/state", withIntermediateDirectories: true)
+        try await SecondLibvirtd.start(namespace: namespace, root: root, address: address, extraConfig: "max_client_requests = 20",
+                                       extraMounts: [("img", privateDiskFolder)])
         guard await Self.poll({ await ((try? runCommand("/usr/bin/virsh", ["-c", self.uri, "uri"]))?.status == 0) }) else {
             throw TestFailure("the second libvirtd did not answer at \(uri)")
         }
@@ -121,13 +91,6 @@ final class DestinationHost: Sendable {
             try? await Task.sleep(for: .milliseconds(100))
         }
         return false
-    }
-
-    private func append(_ path: String, _ text: String) throws {
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
-        defer { try? handle.close() }
-        try handle.seekToEnd()
-        try handle.write(contentsOf: Data(text.utf8))
     }
 
     /// `virsh -c` the destination.

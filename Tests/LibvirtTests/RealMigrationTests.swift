@@ -36,52 +36,14 @@ final class SecondHost: Sendable {
     }
 
     private func setUp() async throws {
-        let ip = "/usr/sbin/ip"
-        try await run(ip, ["netns", "add", namespace])
-        try await run(ip, ["link", "add", link, "type", "veth", "peer", "name", link + "p"])
-        try await run(ip, ["link", "set", link + "p", "netns", namespace])
-        try await run(ip, ["addr", "add", "10.251.\(octet).1/24", "dev", link])
-        try await run(ip, ["link", "set", link, "up"])
-        try await run(ip, ["-n", namespace, "addr", "add", "\(address)/24", "dev", link + "p"])
-        try await run(ip, ["-n", namespace, "link", "set", link + "p", "up"])
-        try await run(ip, ["-n", namespace, "link", "set", "lo", "up"])
         // Traffic to the destination must leave through our veth, nowhere else.
-        let route = try await run(ip, ["route", "get", address])
-        guard route.contains("dev \(link) ") else { throw TestFailure("\(address) is not routed via \(link): \(route)") }
-
-        let root = directory.url.path
-        for sub in ["run", "lib", "etc", "cache", "log"] {
-            try FileManager.default.createDirectory(atPath: "\(root)/\(sub)", withIntermediateDirectories: true)
-        }
-        for file in try FileManager.default.contentsOfDirectory(atPath: "/etc/libvirt") where file.hasSuffix(".conf") {
-            try FileManager.default.copyItem(atPath: "/etc/libvirt/\(file)", toPath: "\(root)/etc/\(file)")
-        }
-        try append("\(root)/etc/libvirtd.conf", """
-
-            listen_tls = 0
-            listen_tcp = 1
-            listen_addr = "\(address)"
-            auth_tcp = "none"
-            host_uuid = "\(UUID().uuidString.lowercased())"
-
-            """)
-        try append("\(root)/etc/qemu.conf", "\nstdio_handler = \"file\"\ncgroup_controllers = [ ]\n")
-        let mounts = [("run", "/run/libvirt"), ("lib", "/var/lib/libvirt"), ("etc", "/etc/libvirt"),
-                      ("cache", "/var/cache/libvirt"), ("log", "/var/log/libvirt")]
-            .map { "mount --bind \(root)/\($0.0) \($0.1)" }.joined(separator: "; ")
-        try await run(ip, ["netns", "exec", namespace, "unshare", "-m", "--propagation", "private", "sh", "-c",
-                           "\(mounts); exec /usr/sbin/libvirtd -d --listen --pid-file \(root)/libvirtd.pid"])
+        try await SecondLibvirtd.makeLink(namespace: namespace, link: link, hostAddress: "10.251.\(octet).1", address: address,
+                                          routed: [address])
+        try await SecondLibvirtd.start(namespace: namespace, root: directory.url.path, address: address)
         let uri = uri
         guard await poll(timeout: .seconds(20), { (try? LibvirtConnection(uri: uri)) != nil }) else {
             throw TestFailure("the second libvirtd did not answer at \(uri)")
         }
-    }
-
-    private func append(_ path: String, _ text: String) throws {
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
-        defer { try? handle.close() }
-        try handle.seekToEnd()
-        try handle.write(contentsOf: Data(text.utf8))
     }
 
     /// The libvirtd this host started, from its pid file.
