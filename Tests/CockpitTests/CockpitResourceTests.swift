@@ -23,7 +23,7 @@ struct CockpitResourceTests {
     @Test func theSANsViewListsASANAndRefreshFromThePageFollowsItsTarget() async throws {
         try await CockpitStack.with { stack in
             let name = Names.unique("san")
-            try await LoopbackTarget.with(luns: [(1, 64)]) { target in
+            try await ISCSITarget.with(luns: [(1, 64)]) { target in
                 defer {
                     _ = try? runCommandSync("/usr/bin/virsh", ["-c", "qemu:///system", "pool-destroy", name])
                     _ = try? runCommandSync("/usr/bin/virsh", ["-c", "qemu:///system", "pool-undefine", name])
@@ -308,80 +308,5 @@ extension Browser {
             [...document.querySelectorAll('dialog .field-error, dialog .dialog-problem')].find(e => !e.hidden)?.textContent
             """, timeout: 30)
         guard outcome == "job" else { throw TestFailure("no job dialog: \(outcome)") }
-    }
-}
-
-/// A tgtd of the test's own on 127.0.0.1 (own control socket, free loopback port) with one
-/// target; `with` stops it and removes its files, also when the body fails.
-final class LoopbackTarget: @unchecked Sendable {
-    let directory: String
-    let control = Int.random(in: 100...900)
-    let port: UInt16
-    let iqn = "iqn.2026-12.test.vmms-cockpit:\(UUID().uuidString.prefix(8).lowercased())"
-    private var daemon: ChildProcess?
-
-    private init() throws {
-        directory = NSTemporaryDirectory() + "vmms-cockpit-san-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        port = try freeLoopbackPort()
-    }
-
-    static func with(luns: [(Int, UInt64)], _ body: (LoopbackTarget) async throws -> Void) async throws {
-        let route = try await runCommand("/usr/sbin/ip", ["route", "get", "127.0.0.1"]).stdout
-        guard route.contains("dev lo") else { throw TestFailure("127.0.0.1 is not routed via lo: \(route)") }
-        let target = try LoopbackTarget()
-        do {
-            try await target.start()
-            for (number, mib) in luns { try await target.addLUN(number, mib: mib) }
-            try await target.tgtadm(["--lld", "iscsi", "--op", "bind", "--mode", "target", "--tid", "1", "-I", "127.0.0.1"])
-            try await body(target)
-        } catch {
-            await target.stop()
-            try? FileManager.default.removeItem(atPath: target.directory)
-            throw error
-        }
-        await target.stop()
-        try? FileManager.default.removeItem(atPath: target.directory)
-    }
-
-    func tgtadm(_ arguments: [String]) async throws {
-        let result = try await runCommand("/usr/sbin/tgtadm", ["-C", String(control)] + arguments)
-        guard result.status == 0 else { throw TestFailure("tgtadm \(arguments): \(result.stdout) \(result.stderr)") }
-    }
-
-    private func start() async throws {
-        daemon = try ChildProcess("/usr/sbin/tgtd", ["-f", "-C", String(control), "--iscsi", "portal=127.0.0.1:\(port)"],
-                                  stderrPath: directory + "/tgtd.log")
-        var ready = false
-        for _ in 0..<50 where !ready {
-            ready = try await runCommand("/usr/sbin/tgtadm", ["-C", String(control), "--op", "show", "--mode", "system"]).status == 0
-            if !ready { try await Task.sleep(for: .milliseconds(100)) }
-        }
-        guard ready else { throw TestFailure("tgtd did not answer on control socket \(control)") }
-        try await tgtadm(["--lld", "iscsi", "--op", "new", "--mode", "target", "--tid", "1", "-T", iqn])
-    }
-
-    func addLUN(_ number: Int, mib: UInt64) async throws {
-        let file = directory + "/lun\(number).img"
-        guard FileManager.default.createFile(atPath: file, contents: nil), truncate(file, off_t(mib << 20)) == 0 else {
-            throw TestFailure("cannot create \(file)")
-        }
-        try await tgtadm(["--lld", "iscsi", "--op", "new", "--mode", "logicalunit", "--tid", "1", "--lun", String(number), "-b", file])
-    }
-
-    /// tgtd ignores SIGTERM: offline, delete the target and the system (it exits); SIGKILL
-    /// when it has not within 5 s.
-    func stop() async {
-        guard let daemon else { return }
-        let c = ["-C", String(control)]
-        _ = try? await runCommand("/usr/sbin/tgtadm", c + ["--op", "update", "--mode", "sys", "--name", "State", "-v", "offline"])
-        _ = try? await runCommand("/usr/sbin/tgtadm", c + ["--lld", "iscsi", "--op", "delete", "--mode", "target", "--tid", "1", "--force"])
-        _ = try? await runCommand("/usr/sbin/tgtadm", c + ["--op", "delete", "--mode", "system"])
-        for _ in 0..<50 where daemon.exitStatusIfExited() == nil { try? await Task.sleep(for: .milliseconds(100)) }
-        if daemon.exitStatusIfExited() == nil {
-            daemon.signal(SIGKILL)
-            _ = daemon.wait()
-        }
-        self.daemon = nil
     }
 }

@@ -313,20 +313,6 @@ func stopChild(_ process: ChildProcess, _ name: String) {
     Issue.record("\(name) (pid \(process.pid)) did not exit within 10 s of SIGTERM")
 }
 
-/// A port nothing listens on now: bind port 0 on loopback and let the kernel choose.
-func freeLoopbackPort() throws -> UInt16 {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw TestFailure("socket: errno \(errno)") }
-    defer { close(fd) }
-    var address = sockaddr_in(sin_family: sa_family_t(AF_INET), sin_port: 0, sin_addr: in_addr(s_addr: inet_addr("127.0.0.1")), sin_zero: (0, 0, 0, 0, 0, 0, 0, 0))
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-    }
-    guard bound else { throw TestFailure("bind 127.0.0.1:0: errno \(errno)") }
-    return UInt16(bigEndian: address.sin_port)
-}
-
 func canConnect(port: UInt16) -> Bool {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { return false }
