@@ -146,6 +146,10 @@ struct CheckpointWatcher: ConnectionWatcher {
         let services = self.services
         let task = Task {
             for uuid in services.checkpoints.uuids {
+                // Only a tree with something to fold holds the VM (a Start just after the
+                // service came back must not meet a cleanup with nothing to do).
+                let tree = services.checkpoints.tree(uuid)
+                guard !tree.garbage.isEmpty || tree.cleanupStep() != nil else { continue }
                 guard let (token, _) = try? services.vms.beginOperation(uuid: uuid, verb: "Checkpoint cleanup",
                                                                         allowed: CheckpointInterface.settled, showing: nil) else { continue }
                 do { try await CheckpointEngine(services: services).tidy(uuid) } catch {
