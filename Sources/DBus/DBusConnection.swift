@@ -27,6 +27,9 @@ public final class DBusConnection: @unchecked Sendable {
     /// thread instead: they find the connection closed and fail their continuations, which
     /// would otherwise never resume.
     private let jobs = Mutex<(queue: [@Sendable () -> Void], stopped: Bool)>(([], false))
+    /// The thread running the loop (set when it starts): what runs there may use the
+    /// connection directly instead of queueing a job and waking the loop.
+    private let loopThread = Mutex<pthread_t?>(nil)
     /// A self-pipe: writing to it wakes the loop out of `poll(2)` when work is queued.
     private let wakeReadFD: Int32
     private let wakeWriteFD: Int32
@@ -161,10 +164,23 @@ public final class DBusConnection: @unchecked Sendable {
 
     /// Queues a message for sending. Wraps `dbus_connection_send`.
     public func send(_ message: DBusMessage) {
+        if isLoopThread {
+            // A handler the loop runs (a reply answered during dispatch): send at once, as
+            // libdbus answers Peer.Ping, without a round through the wake pipe.
+            guard isOpen else { return }
+            dbus_connection_send(raw, message.raw, nil)
+            return
+        }
         perform { connection in
             guard connection.isOpen else { return }
             dbus_connection_send(connection.raw, message.raw, nil)
         }
+    }
+
+    /// Whether the caller runs on this connection's loop thread.
+    var isLoopThread: Bool {
+        guard let loop = loopThread.withLock({ $0 }) else { return false }
+        return pthread_equal(loop, pthread_self()) != 0
     }
 
     /// Sends a method call and waits for its reply, which may be an error reply.
@@ -298,6 +314,7 @@ public final class DBusConnection: @unchecked Sendable {
     }
 
     private func runLoop() {
+        loopThread.withLock { $0 = pthread_self() }
         while true {
             runQueuedJobs()
             if isStopping { break }

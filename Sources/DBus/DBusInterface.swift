@@ -68,9 +68,19 @@ public protocol ObjectTree: Sendable {
     /// it may read one by one, or nil to reply with the refusal. By default nil.
     func readableManagedObjects(below root: ObjectPath, for call: MethodCall, refusal: any Error) async throws
         -> [(path: ObjectPath, interfaces: [String: [String: DBusValue]])]?
+    /// A property read (`Get`, or `GetAll` when `name` is nil) the tree can answer at once,
+    /// without waiting for anybody: the caller is already known to be allowed to read (`uid`,
+    /// when the server has learnt it) and the values are at hand. Nil sends the read the
+    /// ordinary way (authorization, errors). Runs on the connection's dispatch thread, so it
+    /// must only look things up. By default nil.
+    func immediateProperties(at path: ObjectPath, interface: String, name: String?, sender: String, uid: UInt32?) -> DBusValue?
 }
 
 extension ObjectTree {
+    public func immediateProperties(at path: ObjectPath, interface: String, name: String?, sender: String, uid: UInt32?) -> DBusValue? {
+        nil
+    }
+
     public func readableManagedObjects(below root: ObjectPath, for call: MethodCall, refusal: any Error) async throws
         -> [(path: ObjectPath, interfaces: [String: [String: DBusValue]])]? { nil }
 

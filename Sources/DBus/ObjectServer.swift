@@ -47,6 +47,10 @@ public final class ObjectServer: Sendable {
         self.tree = tree
         self.limits = limits
         connection.setMethodCallHandler { [self] message in
+            if let reply = immediateReply(message) {
+                connection.send(reply)
+                return
+            }
             let sender = message.sender ?? ""
             if let refusal = admit(sender) {
                 if message.expectsReply, let reply = message.makeError(refusal) { connection.send(reply) }
@@ -55,6 +59,30 @@ public final class ObjectServer: Sendable {
             // Leave the loop thread at once; the handler may wait on polkit or libvirt.
             Task.detached { await self.handle(message, admittedFor: sender) }
         }
+    }
+
+    // MARK: Reads answered at once
+
+    /// `Properties.Get`/`GetAll` of a caller the tree already knows may read, answered on the
+    /// dispatch thread from values at hand: no task, no admission, as cheap as libdbus's own
+    /// `Peer.Ping`. Only a body of exactly the declared signature is decoded (two strings
+    /// or one: no file descriptors), and anything else — another method, a refusal, an unknown
+    /// object, interface or property — takes the ordinary path, which says why.
+    private func immediateReply(_ message: DBusMessage) -> DBusMessage? {
+        guard message.expectsReply, message.interface == InterfaceDescription.properties.name,
+              let member = message.member, member == "Get" || member == "GetAll", let path = message.path else { return nil }
+        let get = member == "Get"
+        guard message.signature == (get ? "ss" : "s") else { return nil }
+        let arguments = message.body
+        guard let interface = arguments.first?.string else { return nil }
+        let name = get ? arguments.dropFirst().first?.string : nil
+        if get, name == nil { return nil }
+        let sender = message.sender ?? ""
+        let uid = uids.withLock { $0[sender] }
+        guard let value = tree.immediateProperties(at: path, interface: interface, name: name, sender: sender, uid: uid) else {
+            return nil
+        }
+        return try? message.makeReturn([get ? .variant(value) : value])
     }
 
     // MARK: Bounds

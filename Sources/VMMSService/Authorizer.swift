@@ -45,6 +45,14 @@ public struct AuthorizationDetails: Sendable, Hashable {
 /// Decides whether the caller of `call` may perform `action`; throws `VMMSError` when not.
 public protocol Authorizer: Sendable {
     func authorize(_ call: MethodCall, _ action: Action, _ details: AuthorizationDetails) async throws
+    /// Whether a read by `sender` (whose uid is `uid`, when known) is already known to be
+    /// allowed, without asking anybody: the reads answered on the dispatch thread. False
+    /// sends the read through `authorize`.
+    func allowsReadAtOnce(sender: String, uid: UInt32?, _ details: AuthorizationDetails) -> Bool
+}
+
+extension Authorizer {
+    public func allowsReadAtOnce(sender: String, uid: UInt32?, _ details: AuthorizationDetails) -> Bool { false }
 }
 
 /// The session-bus authorizer: only the bus's owner can reach a session bus, so there is
@@ -52,4 +60,5 @@ public protocol Authorizer: Sendable {
 public struct SessionBusAuthorizer: Authorizer {
     public init() {}
     public func authorize(_ call: MethodCall, _ action: Action, _ details: AuthorizationDetails) async throws {}
+    public func allowsReadAtOnce(sender: String, uid: UInt32?, _ details: AuthorizationDetails) -> Bool { true }
 }

@@ -62,16 +62,24 @@ public final class PolkitAuthorizer: Authorizer {
         self.authority = authority
     }
 
+    /// Root, or a read grant still valid for the object or the host: what `authorize` would
+    /// allow without asking polkit.
+    public func allowsReadAtOnce(sender: String, uid: UInt32?, _ details: AuthorizationDetails) -> Bool {
+        uid == 0 || hasReadGrant(sender: sender, details)
+    }
+
+    private func hasReadGrant(sender: String, _ details: AuthorizationDetails) -> Bool {
+        let key = ReadGrantKey(sender: sender, object: details.vmUUID ?? details.switchName ?? "")
+        let hostKey = ReadGrantKey(sender: sender, object: "")
+        let now = ContinuousClock.now
+        return readGrants.withLock { grants in
+            (grants[key].map { $0 > now } ?? false) || (grants[hostKey].map { $0 > now } ?? false)
+        }
+    }
+
     public func authorize(_ call: MethodCall, _ action: Action, _ details: AuthorizationDetails) async throws {
         let key = ReadGrantKey(sender: call.sender, object: details.vmUUID ?? details.switchName ?? "")
-        if action == .read {
-            let hostKey = ReadGrantKey(sender: call.sender, object: "")
-            let now = ContinuousClock.now
-            let granted = readGrants.withLock { grants in
-                (grants[key].map { $0 > now } ?? false) || (grants[hostKey].map { $0 > now } ?? false)
-            }
-            if granted { return }
-        }
+        if action == .read, hasReadGrant(sender: call.sender, details) { return }
 
         let uid: UInt32
         do {

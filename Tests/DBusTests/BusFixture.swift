@@ -112,6 +112,15 @@ actor TestTree: ObjectTree {
     func remove(_ path: ObjectPath) { objects[path] = nil }
     func setReadsAllowed(_ allowed: Bool) { readsAllowed = allowed }
 
+    /// Values `immediateProperties` answers from (per path and interface), nil: none.
+    nonisolated let immediate = Mutex<[ObjectPath: [String: DBusValue]]?>(nil)
+
+    nonisolated func immediateProperties(at path: ObjectPath, interface: String, name: String?, sender: String, uid: UInt32?) -> DBusValue? {
+        guard interface == TestObject.interface.name, let values = immediate.withLock({ $0?[path] }) else { return nil }
+        guard let name else { return .vardict(values) }
+        return values[name]
+    }
+
     func interfaces(at path: ObjectPath) async -> [any DBusInterface]? { objects[path].map { [$0] } }
     func objectPaths() async -> [ObjectPath] { Array(objects.keys) }
     func authorizeRead(_ call: MethodCall) async throws {

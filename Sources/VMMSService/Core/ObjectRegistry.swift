@@ -42,6 +42,15 @@ final class ObjectRegistry: ObjectTree {
         publisher.properties(at: path, interface: interface)
     }
 
+    /// A read of a caller already allowed to read this object (root, or a read grant polkit
+    /// gave), from the published values: answered on the dispatch thread.
+    func immediateProperties(at path: ObjectPath, interface: String, name: String?, sender: String, uid: UInt32?) -> DBusValue? {
+        guard let route = route(path), authorizer.allowsReadAtOnce(sender: sender, uid: uid, route.readDetails(path)),
+              let values = publisher.properties(at: path, interface: interface) else { return nil }
+        guard let name else { return .vardict(values) }
+        return values[name]
+    }
+
     func managedObjects(below root: ObjectPath) async -> [(path: ObjectPath, interfaces: [String: [String: DBusValue]])] {
         publisher.managedObjects(below: root)
     }
