@@ -152,5 +152,11 @@ import VMMSModel
         #expect(VMMonitor.runStateFromEvent(.lifecycle(uuid: u, event: LifecycleEvent.suspended.rawValue, detail: 2)) == .read)
         #expect(VMMonitor.runStateFromEvent(.lifecycle(uuid: u, event: LifecycleEvent.started.rawValue, detail: 0)) == .read)
         #expect(VMMonitor.runStateFromEvent(.reboot(uuid: u)) == .read)
+        // A plain pause is read for its reason only when vmms did not make it and libvirt did
+        // not show the VM paused already.
+        #expect(VMMonitor.pauseNeedsItsReason(operation: nil, shown: .running))
+        #expect(VMMonitor.pauseNeedsItsReason(operation: "Save", shown: .running))
+        #expect(!VMMonitor.pauseNeedsItsReason(operation: "Pause", shown: .running))
+        #expect(!VMMonitor.pauseNeedsItsReason(operation: nil, shown: .paused))
     }
 }

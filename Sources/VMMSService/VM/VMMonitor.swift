@@ -83,7 +83,7 @@ final class VMMonitor: Sendable {
         // Only VMs known before the listing can be missing from it: one defined meanwhile is
         // added by its own refresh, not removed here.
         let known = Set(vms.uuids)
-        let domains = try await link.worker.run { try connection.allDomains() }
+        let (domains, listed) = try await link.worker.run { (try connection.allDomains(), ListedFacts.read(connection)) }
         // Each reading is a few libvirt round trips, mostly spent waiting for libvirtd; several
         // readers on the (thread-safe) connection overlap those waits.
         let readers = min(Self.synchronizeReaders, max(1, domains.count / 16))
@@ -95,7 +95,7 @@ final class VMMonitor: Sendable {
                         var readings: [VMFullReading] = [], failed: [String] = []
                         for domain in share {
                             do {
-                                readings.append(try DomainReader.read(domain, connection: connection, localQEMU: self.localQEMU))
+                                readings.append(try DomainReader.read(domain, connection: connection, localQEMU: self.localQEMU, listed: listed))
                             } catch {
                                 // Not read now (undefined meanwhile, or a passing error): its
                                 // events or the next refresh decide, not its absence here.
@@ -144,6 +144,7 @@ final class VMMonitor: Sendable {
             case .known(let state):
                 vms.applyOutcome(uuid: uuid, state: state)
             case .stateOnly:
+                guard Self.pauseNeedsItsReason(operation: vms.operation(uuid: uuid), shown: vms.libvirtRecord(uuid: uuid)?.state) else { return }
                 Task { await self.refreshState(uuid: uuid) }
             case .read:
                 Task { await self.refresh(uuid: uuid, full: full) }
@@ -171,6 +172,14 @@ final class VMMonitor: Sendable {
         case .suspended: return .stateOnly
         default: return .read
         }
+    }
+
+    /// Whether a plain pause event needs the state's reason read: not for vmms's own Pause
+    /// (`operation`), which shows its outcome itself, nor for a VM libvirt already showed
+    /// paused (`shown`; a save of a paused VM sends no pause). A pause from elsewhere does:
+    /// it may be a save or a snapshot under way.
+    static func pauseNeedsItsReason(operation: String?, shown: VMState?) -> Bool {
+        operation != "Pause" && shown != .paused
     }
 
     /// Reads only the domain's state and reason (one libvirt call) after a pause; anything
