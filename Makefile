@@ -65,6 +65,11 @@ test: deps
 bench: deps
 	scripts/bench.sh $(BENCH_ARGS)
 
+# make bench at 1,000 and 10,000 VMs and how every figure grew between them (root; ~15 min).
+.PHONY: bench-scale
+bench-scale: deps
+	scripts/bench-scale.sh $(BENCH_ARGS)
+
 # Export and storage Move jobs against qemu-img convert, cp --sparse=always and virsh blockcopy.
 bench-jobs: deps
 	scripts/bench-jobs.sh

@@ -7,7 +7,7 @@ struct VMMSBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vmms-bench",
         abstract: "vmms (org.example.VMMS1) against libvirt-dbus (org.libvirt) on the system bus and the same libvirtd.",
-        subcommands: [Run.self, Worker.self, Cleanup.self],
+        subcommands: [Run.self, Compare.self, Worker.self, Cleanup.self],
         defaultSubcommand: Run.self)
 }
 

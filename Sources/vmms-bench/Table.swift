@@ -37,6 +37,9 @@ extension Runner {
         row("3.   Pause / Suspend, root", p.rootPause, p.libvirtSuspend)
         row("3.   Resume, root", p.rootResume, p.libvirtResume)
         row("3. polkitd alone: CheckAuthorization vm.power as \(s.user)", p.polkitAlone, nil)
+        if let pair = p.libvirtAPIPair {
+            row("3. libvirt API alone: virDomainSuspend+virDomainResume (no D-Bus)", pair, nil)
+        }
         let e = r.events
         row("4. virsh suspend/resume -> signal", e.vmms, e.libvirt)
         row("4.   (virsh's own wall time)", e.virshWall, nil)
