@@ -9,6 +9,10 @@ import Synchronization
 ///   (decoding duplicates every file descriptor in it);
 /// - at most `limits.perSender` calls of one sender and `limits.total` calls in all are handled
 ///   at once; beyond that a call is answered at once with `LimitsExceeded` and no task starts.
+///
+/// Property reads the tree can answer at once (`ObjectTree.immediateProperties`: a caller
+/// already allowed, values at hand) are answered on the dispatch thread itself, like libdbus's
+/// `Peer.Ping`: they hold nothing, so they take no call slot.
 public final class ObjectServer: Sendable {
     /// Bounds on the method calls being handled at once.
     public struct Limits: Sendable, Hashable {

@@ -210,7 +210,20 @@ struct JobCancel: ServiceCommand {
     @Argument(help: "The job: its number (as `job list` shows) or object path.") var job: String
 
     func run(_ client: VMMSClient) async throws {
-        _ = try await client.call(try jobPath(job), API.jobInterface, "Cancel", action: .read)
+        let path = try jobPath(job)
+        // Cancel needs the action of the job's operation: name that one when it is refused.
+        let operation = (try? await client.properties(path, API.jobInterface))?["Operation"]?.string
+        _ = try await client.call(path, API.jobInterface, "Cancel", action: Self.action(of: operation))
+    }
+
+    /// The polkit action of a job's `Operation` (the service checks the same one).
+    static func action(of operation: String?) -> Failure.Action {
+        switch operation {
+        case "Export": .vmExport
+        case "Import": .vmCreate
+        case "Move": .vmMove
+        default: .read
+        }
     }
 }
 
