@@ -1,6 +1,6 @@
-// The power operations of the VM interface, the states each is allowed from (as
-// dbus/org.example.VMMS1.VM.xml says; the service still decides and answers InvalidState),
-// and running one over several VMs.
+// The power operations of the VM interface and Checkpoint, the states each is allowed from
+// (as dbus/org.example.VMMS1.VM.xml says; the service still decides and answers
+// InvalidState), and running one over several VMs.
 
 import { vardict, errorMessage } from "./service.js";
 
@@ -17,6 +17,24 @@ export const POWER_ACTIONS = [
     { id: "resume", method: "Resume", label: _("Resume"), verb: _("Resuming"), from: ["Paused"] },
     { id: "reset", method: "Reset", label: _("Reset"), verb: _("Resetting"), from: ["Running", "Paused"] },
 ];
+
+/** Checkpoint-VM from the list's toolbar, as Hyper-V Manager's Checkpoint action: no prompt,
+ *  each VM's checkpoint gets Hyper-V's kind of name (defaultCheckpointName). */
+export const CHECKPOINT = {
+    id: "checkpoint", method: "Checkpoint", label: _("Checkpoint"), verb: _("Taking a checkpoint of"),
+    from: ["Off", "Running", "Paused"], args: vm => [defaultCheckpointName(vm?.Name ?? "")], signature: "s",
+    /** What the list says when it worked: for one VM its name, else how many. */
+    done: (name, count) => cockpit.format(cockpit.ngettext("Took a checkpoint of $0.", "Took checkpoints of $1 virtual machines.", count), name, count),
+};
+
+/** Hyper-V's name for a new checkpoint ("<VM> - (12/2/2026 - 2:22:12 PM)") in the characters
+ *  a vmms name may hold (letters, digits, space, "-", "_", ".", at most 64):
+ *  "<VM> - YYYY-MM-DD HH.MM.SS", the VM's name shortened if need be. */
+export function defaultCheckpointName(vmName, now = new Date()) {
+    const two = n => String(n).padStart(2, "0");
+    const stamp = ` - ${now.getFullYear()}-${two(now.getMonth() + 1)}-${two(now.getDate())} ${two(now.getHours())}.${two(now.getMinutes())}.${two(now.getSeconds())}`;
+    return vmName.slice(0, 64 - stamp.length).trimEnd() + stamp;
+}
 
 /** Reboot is offered on the VM page only (Restart-VM); the list keeps Hyper-V Manager's set. */
 export const REBOOT = { id: "reboot", method: "Reboot", label: _("Restart"), verb: _("Restarting"), from: ["Running"] };
@@ -50,9 +68,9 @@ export async function runForEach(paths, call) {
     return failures;
 }
 
-/** One power action on one VM. */
+/** One power action (or CHECKPOINT) on one VM. */
 export function powerCall(service, action, path) {
-    return service.callVM(path, action.method, action.args ? action.args() : [], action.signature ?? "");
+    return service.callVM(path, action.method, action.args ? action.args(service.vms.get(path)) : [], action.signature ?? "");
 }
 
 /** Delete (Remove-VM) with its options. */

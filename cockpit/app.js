@@ -221,6 +221,9 @@ class App {
         const failures = await runForEach(paths, path => powerCall(this.service, action, path));
         progress.dismiss();
         this.reportFailures(action.label, failures, names);
+        // A power action shows in the State column; a checkpoint does not, so it says so.
+        const succeeded = paths.filter(path => !failures.some(failure => failure.path === path));
+        if (action.done && succeeded.length > 0) this.notify(action.done(names.get(succeeded[0]), succeeded.length), "success");
     }
 
     async remove(paths) {

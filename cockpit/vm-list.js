@@ -11,7 +11,7 @@
 
 import { h, setText, uid, frameScheduler } from "./dom.js";
 import { bytes, percent, uptime, stateLabel, stateClass, STATES } from "./format.js";
-import { POWER_ACTIONS, allowed } from "./actions.js";
+import { POWER_ACTIONS, CHECKPOINT, allowed } from "./actions.js";
 
 const _ = cockpit.gettext;
 
@@ -69,7 +69,8 @@ export class VMList {
             onchange: () => { this.stateFilter = this.stateSelect.value; this._viewChanged(); },
         }, h("option", { value: "" }, _("All states")), STATES.map(state => h("option", { value: state }, stateLabel(state))));
 
-        this.actionButtons = POWER_ACTIONS.map(action => {
+        // Hyper-V Manager's set, Checkpoint included (each acts on the selected VMs it applies to).
+        this.actionButtons = [...POWER_ACTIONS, CHECKPOINT].map(action => {
             const button = h("button", {
                 type: "button", class: "btn btn-secondary", dataset: { action: action.id },
                 onclick: () => this.handlers.power(action, this._selectedAllowing(action)),

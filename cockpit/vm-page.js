@@ -7,9 +7,9 @@
 // Restore-/Rename-/Remove-VMCheckpoint) and Export-VM / Move-VMStorage with the job's
 // progress have cards of their own too.
 
-import { h, fill, setText } from "./dom.js";
+import { h, fill, setText, uid } from "./dom.js";
 import { bytes, percent, uptime, stateLabel, stateClass, MiB, decimalNumber } from "./format.js";
-import { POWER_ACTIONS, REBOOT, allowed, powerCall } from "./actions.js";
+import { POWER_ACTIONS, REBOOT, allowed, powerCall, defaultCheckpointName } from "./actions.js";
 import { Field, checkbox, numberInput, textInput, parseWhole, placeServiceError, openConfirmDialog } from "./dialogs.js";
 import { vardict, errorMessage, ErrorName, CHECKPOINT_INTERFACE } from "./service.js";
 import { openDialog } from "./dialogs.js";
@@ -516,8 +516,20 @@ export class VMPage {
 
     // MARK: checkpoints
 
+    /**
+     * The checkpoint tree (Hyper-V Manager's Checkpoints pane): a WAI-ARIA tree with single
+     * selection that follows the focus, one item in the tab order (roving tabindex), and the
+     * actions on the selected checkpoint in a toolbar after it (Hyper-V's Actions pane):
+     *   Up/Down      previous/next shown checkpoint     Home/End  first/last shown
+     *   Right        expand; on an expanded one, its first child
+     *   Left         collapse; on a collapsed one or a leaf, its parent
+     *   Enter        Apply (the default action; only when the VM is Off or Saved)
+     *   F2           Rename                             Delete    Delete (asks first)
+     * The mouse: a click selects, the triangle folds, a double click applies.
+     */
     _checkpointsCard() {
-        const tree = h("ul", { class: "checkpoint-tree", "aria-label": _("Checkpoints, oldest first; a child follows its parent") });
+        const label = _("Checkpoints, oldest first; a child follows its parent");
+        const tree = h("ul", { class: "checkpoint-tree", role: "tree", "aria-label": label, id: uid("checkpoint-tree") });
         const empty = h("p", { class: "field-help" }, _("No checkpoints."));
         const problem = h("p", { class: "inline-problem", role: "alert", hidden: true, dataset: { problem: "checkpoints" } });
         const name = new Field(_("Checkpoint name"), textInput({ name: "checkpoint-name" }),
@@ -535,53 +547,165 @@ export class VMPage {
                 name.control.value = "";
             },
         });
-        let shown = "";
-        const element = this._card(_("Checkpoints"), tree, empty, problem, take.form);
+
+        const state = { selected: null, collapsed: new Set(), items: new Map(), vmState: "" };
         const report = error => {
             problem.textContent = errorMessage(error);
             problem.hidden = false;
         };
+        const run = async action => {
+            problem.hidden = true;
+            try {
+                await action();
+            } catch (error) {
+                report(error);
+            }
+        };
+        const selectedCheckpoint = () => state.items.get(state.selected)?.checkpoint ?? null;
+        const canApply = () => ["Off", "Saved"].includes(state.vmState);
+        const actions = {
+            apply: () => { const cp = selectedCheckpoint(); if (cp && canApply()) run(() => this._applyCheckpoint(cp)); },
+            rename: () => { const cp = selectedCheckpoint(); if (cp) run(() => this._renameCheckpoint(cp)); },
+            remove: () => {
+                const entry = state.items.get(state.selected);
+                if (entry) run(() => this._deleteCheckpoint(entry.checkpoint, entry.children.length > 0));
+            },
+        };
+        const button = (text, action, onclick, danger) => h("button", {
+            type: "button", class: danger ? "btn btn-danger-secondary" : "btn btn-secondary", dataset: { action },
+            "aria-controls": tree.id, onclick,
+        }, text);
+        const buttons = {
+            apply: button(_("Apply…"), "apply-checkpoint", actions.apply),
+            rename: button(_("Rename…"), "rename-checkpoint", actions.rename),
+            remove: button(_("Delete…"), "delete-checkpoint", actions.remove, true),
+        };
+        const selectedText = h("span", { class: "selection-count", "aria-live": "polite" });
+        const toolbar = h("div", { class: "toolbar-group checkpoint-toolbar", role: "group", "aria-label": _("Actions on the selected checkpoint") },
+            buttons.apply, buttons.rename, buttons.remove, selectedText);
+
+        /** The items in view order, skipping those inside a collapsed one. */
+        const visible = () => [...tree.querySelectorAll("li[role=treeitem]")].filter(li => !li.parentElement.closest("li[role=treeitem][aria-expanded=false]"));
+        const itemOf = path => (path ? tree.querySelector(`li[data-path="${CSS.escape(path)}"]`) : null);
+        const syncChrome = () => {
+            const cp = selectedCheckpoint();
+            buttons.apply.disabled = !cp || !canApply();
+            buttons.apply.title = cp && !canApply() ? _("A checkpoint is applied while the virtual machine is off or saved") : "";
+            buttons.rename.disabled = buttons.remove.disabled = !cp;
+            setText(selectedText, cp ? cockpit.format(_("Selected: $0"), cp.Name ?? "") : "");
+        };
+        /** Selects (and, with focus, focuses) the item; one item is in the tab order. */
+        const select = (li, focus) => {
+            if (!li) return;
+            state.selected = li.dataset.path;
+            for (const item of tree.querySelectorAll("li[role=treeitem]")) {
+                const on = item === li;
+                item.setAttribute("aria-selected", String(on));
+                item.tabIndex = on ? 0 : -1;
+            }
+            syncChrome();
+            if (focus) li.focus();
+        };
+        const setExpanded = (li, expanded) => {
+            li.setAttribute("aria-expanded", String(expanded));
+            if (expanded) state.collapsed.delete(li.dataset.path);
+            else state.collapsed.add(li.dataset.path);
+        };
+        tree.addEventListener("keydown", event => {
+            const li = event.target.closest("li[role=treeitem]");
+            if (!li || event.altKey || event.ctrlKey || event.metaKey) return;
+            const shown = visible();
+            const index = shown.indexOf(li);
+            const expanded = li.getAttribute("aria-expanded");
+            const parent = li.parentElement.closest("li[role=treeitem]");
+            let target = null;
+            switch (event.key) {
+            case "ArrowDown": target = shown[index + 1]; break;
+            case "ArrowUp": target = shown[index - 1]; break;
+            case "Home": target = shown[0]; break;
+            case "End": target = shown[shown.length - 1]; break;
+            case "ArrowRight":
+                if (expanded === "false") setExpanded(li, true);
+                else if (expanded === "true") target = li.querySelector(":scope > ul > li[role=treeitem]");
+                break;
+            case "ArrowLeft":
+                if (expanded === "true") setExpanded(li, false);
+                else target = parent;
+                break;
+            case "Enter": actions.apply(); break;
+            case "F2": actions.rename(); break;
+            case "Delete": actions.remove(); break;
+            default: return;
+            }
+            event.preventDefault();
+            if (target) select(target, true);
+        });
+        tree.addEventListener("click", event => {
+            const li = event.target.closest("li[role=treeitem]");
+            if (!li) return;
+            if (event.target.closest(".checkpoint-twisty") && li.hasAttribute("aria-expanded")) {
+                setExpanded(li, li.getAttribute("aria-expanded") !== "true");
+            }
+            select(li, true);
+        });
+        tree.addEventListener("dblclick", event => {
+            if (event.target.closest("li[role=treeitem]") && !event.target.closest(".checkpoint-twisty")) actions.apply();
+        });
+
+        const item = ({ checkpoint: cp, children }, level, position, size) => {
+            state.items.set(cp.path, { checkpoint: cp, children });
+            const created = cp.CreationTime ? new Date(cp.CreationTime * 1000).toLocaleString() : "";
+            const nameId = uid("checkpoint-name");
+            const detailId = uid("checkpoint-detail");
+            const li = h("li", {
+                class: "checkpoint", role: "treeitem", dataset: { path: cp.path, name: cp.Name ?? "" },
+                "aria-level": level, "aria-posinset": position, "aria-setsize": size,
+                "aria-labelledby": nameId, "aria-describedby": detailId, "aria-selected": "false", tabindex: "-1",
+                "aria-expanded": children.length ? String(!state.collapsed.has(cp.path)) : null,
+            },
+                h("div", { class: "checkpoint-line" },
+                    h("span", { class: "checkpoint-twisty", "aria-hidden": "true" }),
+                    h("span", { class: "checkpoint-name", id: nameId }, cp.Name ?? cp.path.split("/").pop()),
+                    h("span", { class: "field-help", id: detailId }, created, cp.IncludesMemory ? cockpit.format(" · $0", _("with memory")) : "")),
+                children.length
+                    ? h("ul", { role: "group" }, children.map((child, i) => item(child, level + 1, i + 1, children.length)))
+                    : null);
+            return li;
+        };
+
+        let shown = "";
+        const element = this._card(_("Checkpoints"), tree, empty, toolbar, problem, take.form);
         return {
             element,
             update: vm => {
+                state.vmState = vm.State ?? "";
                 const checkpoints = this.service.checkpointsOf(this.path);
                 const key = JSON.stringify(checkpoints);
-                if (key === shown) return;
-                shown = key;
-                tree.hidden = checkpoints.length === 0;
-                empty.hidden = checkpoints.length > 0;
-                const focused = tree.contains(document.activeElement) ? document.activeElement : null;
-                const again = focused && [focused.closest("li")?.dataset.path, focused.dataset.action];
-                fill(tree, checkpointTree(checkpoints).map(node => this._checkpointItem(node, 1, vm, report, problem)));
-                if (again) tree.querySelector(`li[data-path="${CSS.escape(again[0])}"] > .checkpoint-line [data-action="${again[1]}"]`)?.focus();
+                if (key !== shown) {
+                    shown = key;
+                    tree.hidden = checkpoints.length === 0;
+                    toolbar.hidden = checkpoints.length === 0;
+                    empty.hidden = checkpoints.length > 0;
+                    const hadFocus = tree.contains(document.activeElement);
+                    state.items.clear();
+                    const roots = checkpointTree(checkpoints);
+                    fill(tree, roots.map((root, i) => item(root, 1, i + 1, roots.length)));
+                    for (const path of state.collapsed) if (!state.items.has(path)) state.collapsed.delete(path);
+                    // The selection stays where it was (a renamed checkpoint moves: then the
+                    // newest one is selected, as Hyper-V selects a new checkpoint).
+                    let li = itemOf(state.selected);
+                    if (!li || li.parentElement.closest("li[role=treeitem][aria-expanded=false]")) {
+                        li = itemOf(checkpoints[checkpoints.length - 1]?.path) ?? visible()[0] ?? null;
+                        for (let up = li?.parentElement.closest("li[role=treeitem]"); up; up = up.parentElement.closest("li[role=treeitem]")) {
+                            setExpanded(up, true);
+                        }
+                    }
+                    if (li) select(li, hadFocus);
+                    else state.selected = null;
+                }
+                syncChrome();
             },
         };
-    }
-
-    _checkpointItem({ checkpoint, children }, level, vm, report, problem) {
-        const cp = checkpoint;
-        const created = cp.CreationTime ? new Date(cp.CreationTime * 1000).toLocaleString() : "";
-        const act = (label, action, run) => h("button", {
-            type: "button", class: action === "delete-checkpoint" ? "btn btn-link-danger" : "btn btn-link", dataset: { action },
-            "aria-label": cockpit.format(_("$0 checkpoint $1"), label, cp.Name ?? ""),
-            onclick: async () => {
-                problem.hidden = true;
-                try {
-                    await run();
-                } catch (error) {
-                    report(error);
-                }
-            },
-        }, label);
-        return h("li", { class: "checkpoint", dataset: { path: cp.path, name: cp.Name ?? "" }, "aria-level": level },
-            h("div", { class: "checkpoint-line" },
-                h("span", { class: "checkpoint-name" }, cp.Name ?? cp.path.split("/").pop()),
-                h("span", { class: "field-help" }, created, cp.IncludesMemory ? cockpit.format(" · $0", _("with memory")) : ""),
-                h("span", { class: "checkpoint-actions" },
-                    act(_("Apply"), "apply-checkpoint", () => this._applyCheckpoint(cp)),
-                    act(_("Rename"), "rename-checkpoint", () => this._renameCheckpoint(cp)),
-                    act(_("Delete"), "delete-checkpoint", () => this._deleteCheckpoint(cp, children.length > 0)))),
-            children.length ? h("ul", {}, children.map(child => this._checkpointItem(child, level + 1, vm, report, problem))) : null);
     }
 
     async _applyCheckpoint(cp) {
@@ -676,16 +800,6 @@ export class VMPage {
             await openJobDialog(this.service, job, cockpit.format(exporting ? _("Exporting $0") : _("Moving $0"), vm?.Name ?? ""));
         }
     }
-}
-
-/** Hyper-V's name for a new checkpoint, in the characters a vmms name may hold:
- *  "<VM> - YYYY-MM-DD HH.MM.SS". */
-function defaultCheckpointName(vmName) {
-    const now = new Date();
-    const two = n => String(n).padStart(2, "0");
-    const stamp = ` - ${now.getFullYear()}-${two(now.getMonth() + 1)}-${two(now.getDate())} ${two(now.getHours())}.${two(now.getMinutes())}.${two(now.getSeconds())}`;
-    // A checkpoint name follows the VM name rules: at most 64 characters.
-    return vmName.slice(0, 64 - stamp.length).trimEnd() + stamp;
 }
 
 /** Checkpoints (in creation order) as a forest by Parent; a parent the VM no longer lists

@@ -8,7 +8,10 @@
 # system bus (under the tests' lock), gives alice a random password and adds her to group
 # libvirt (libvirt-dbus's bus policy), copies cockpit/ to ~alice/.local/share/cockpit/vmms and
 # starts cockpit-ws --no-tls on a free 127.0.0.1 port. All of it is undone at the end, also
-# when it fails. Prints a table and writes bench/cockpit-results.json.
+# when it fails (or is interrupted). Prints a table and writes bench/cockpit-results.json.
+# A load that does not show every VM within --timeout is recorded as timed out (the rows shown
+# then, the seconds waited, since when that count stood) and the run goes on: only real errors
+# (no stack, a browser or WebDriver failure) make it exit non-zero.
 set -euo pipefail
 
 SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
@@ -16,7 +19,7 @@ REPO_ROOT=$(cd -- "$SCRIPT_DIR/.." && pwd)
 SWIFT=${SWIFT:-swift}
 VMS=1000
 RUNS=5
-TIMEOUT=900   # seconds one page load may take before the run fails
+TIMEOUT=900   # seconds one page load may take; one still not complete then is recorded as timed out
 PREFIX=benchck
 USER_NAME=alice
 while (($#)); do
@@ -24,12 +27,13 @@ while (($#)); do
         --vms) VMS=$2; shift 2 ;;
         --runs) RUNS=$2; shift 2 ;;
         --timeout) TIMEOUT=$2; shift 2 ;;
-        -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
         *) echo "bench-cockpit: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
 done
 [[ $VMS =~ ^[0-9]+$ && $VMS -ge 1 && $VMS -le 9999 ]] || { echo "bench-cockpit: --vms 1..9999" >&2; exit 2; }
 [[ $RUNS =~ ^[0-9]+$ && $RUNS -ge 1 ]] || { echo "bench-cockpit: --runs 1.." >&2; exit 2; }
+[[ $TIMEOUT =~ ^[0-9]+$ && $TIMEOUT -ge 1 ]] || { echo "bench-cockpit: --timeout 1.. (seconds)" >&2; exit 2; }
 [[ $(id -u) -eq 0 ]] || { echo "bench-cockpit: must run as root (it defines VMs, starts vmmsd and cockpit-ws)" >&2; exit 1; }
 cd "$REPO_ROOT"
 
@@ -70,7 +74,8 @@ TARGET=$HOME_DIR/.local/share/cockpit/vmms
 [[ ! -e $TARGET ]] || die "$TARGET exists already (a developer's copy?); remove it first"
 
 # ------------------------------------------------------------------- cleanup (always)
-VMMSD_PID="" WS_PID="" SAVED_SHADOW="" ADDED_GROUP="" CREATED_DIRS=() LIBVIRT_DBUS_WAS_UP=1 DEFINED=""
+VMMSD_PID="" WS_PID="" MEASURE_PID="" SAVED_SHADOW="" ADDED_GROUP="" CREATED_DIRS=() LIBVIRT_DBUS_WAS_UP=1 DEFINED=""
+USER_PIDS_BEFORE="" SESSION_DIRS=()
 remove_vms() {
     local names
     names=$("${VIRSH[@]}" list --all --name 2>/dev/null | grep "^$PREFIX-[0-9]*$" || true)
@@ -89,10 +94,34 @@ stop_pid() {   # PID NAME
     if kill -0 "$pid" 2>/dev/null; then log "$2 (pid $pid) ignored SIGTERM, sending KILL"; kill -KILL "$pid" 2>/dev/null || true; fi
     wait "$pid" 2>/dev/null || true
 }
+# The user's Cockpit sessions start processes of hers that may outlive cockpit-ws: a session
+# dbus-daemon (cockpit-bridge's), and for cockpit-machines libvirt-dbus --session and a
+# session libvirtd, which make ~/.config/libvirt and ~/.cache/libvirt. Those processes of hers
+# (by what they run: other suites' tests may run something else as alice meanwhile) that were
+# not there before cockpit-ws started are ended by pid; the folders made are removed.
+end_session_leftovers() {
+    [[ -n $USER_PIDS_BEFORE ]] || return 0
+    local pid i comm
+    for ((i = 0; i < 20; i++)); do   # cockpit-bridge ends with cockpit-ws; give it a moment
+        pgrep -u "$USER_NAME" -x cockpit-bridge >/dev/null || break
+        sleep 0.1
+    done
+    for pid in $(ps -u "$USER_NAME" -o pid=); do
+        grep -qx "$pid" <<<"$USER_PIDS_BEFORE" && continue
+        comm=$(cat /proc/"$pid"/comm 2>/dev/null) || continue
+        case $comm in cockpit-bridge|ssh-agent|dbus-daemon|libvirt-dbus|libvirtd) ;; *) continue ;; esac
+        log "ending $USER_NAME's $comm (pid $pid), left by the run's Cockpit sessions"
+        stop_pid "$pid" "$USER_NAME's $comm"
+    done
+    for d in "${SESSION_DIRS[@]}"; do rm -rf "$d"; done
+}
 cleanup() {
     local rc=$?
     set +e
+    trap '' INT TERM HUP   # finish the cleanup even if asked again
+    stop_pid "$MEASURE_PID" "the browser (cockpit_browser.py measure)"
     stop_pid "$WS_PID" cockpit-ws
+    end_session_leftovers
     stop_pid "$VMMSD_PID" vmmsd
     if [[ $LIBVIRT_DBUS_WAS_UP == 0 ]]; then
         # This run activated libvirt-dbus: stop it again.
@@ -111,7 +140,7 @@ cleanup() {
     exit $rc
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' INT TERM HUP
 
 # ------------------------------------------------------------------------- the VMs
 DEFINED=1
@@ -166,6 +195,12 @@ done
 cp -r "$REPO_ROOT/cockpit" "$TARGET" && chown -R "$owner" "$TARGET"
 
 # ----------------------------------------------------------------------- cockpit-ws
+USER_PIDS_BEFORE=$(ps -u "$USER_NAME" -o pid= | tr -d ' '; echo none)
+for d in .config .cache; do
+    if [[ ! -e $HOME_DIR/$d ]]; then SESSION_DIRS+=("$HOME_DIR/$d")
+    elif [[ ! -e $HOME_DIR/$d/libvirt ]]; then SESSION_DIRS+=("$HOME_DIR/$d/libvirt")
+    fi
+done
 PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 LANG=C.UTF-8 LC_ALL= "$WS" --no-tls --address 127.0.0.1 --port "$PORT" >"$WORK/cockpit-ws.log" 2>&1 &
 WS_PID=$!
@@ -186,55 +221,104 @@ VMMS_READY="document.documentElement.dataset.vmmsList === 'complete' && (window.
 # virtualization is disabled" notice (virt-host-validate under TCG) is dismissed beforehand,
 # as a user does once with "Ignore".
 MACHINES_PAGE=/cockpit/@localhost/machines/index.html
-MACHINES_READY="document.querySelectorAll('table[aria-label=\"Virtual machines\"] tbody tr[data-row-id^=\"vm-$PREFIX-\"]').length >= $VMS"
+MACHINES_COUNT="document.querySelectorAll('table[aria-label=\"Virtual machines\"] tbody tr[data-row-id^=\"vm-$PREFIX-\"]').length"
+MACHINES_READY="$MACHINES_COUNT >= $VMS"
+# The rows each page has when a load times out: cockpit-machines' rows in its table; the VMs
+# the vmms list holds (it renders only the rows in view).
+VMMS_COUNT="window.vmms?.service.vms.size ?? 0"
 if [[ -n ${BENCHCK_HOLD:-} ]]; then
     log "holding for $BENCHCK_HOLD s: base $BASE, password file $WORK/password"
     sleep "$BENCHCK_HOLD"
 fi
-measure() {   # PAGE READY OUT [measure options]
-    local page=$1 ready=$2 out=$3; shift 3
+measure() {   # PAGE READY COUNT OUT [measure options]
+    local page=$1 ready=$2 count=$3 out=$4 rc=0; shift 4
+    # In the background, so that an INT/TERM reaches the trap (and the cleanup) at once.
     /usr/bin/python3 "$BROWSER" measure --base "$BASE" --user "$USER_NAME" --password-file "$WORK/password" \
-        --page "$page" --ready-js "$ready" --runs "$RUNS" --timeout "$TIMEOUT" "$@" >"$out" 2>"$out.log" \
-        || die "measuring $page failed: $(tail -n 20 "$out.log")"
+        --page "$page" --ready-js "$ready" --count-js "$count" --runs "$RUNS" --timeout "$TIMEOUT" "$@" \
+        >"$out" 2>"$out.log" &
+    MEASURE_PID=$!
+    wait "$MEASURE_PID" || rc=$?
+    MEASURE_PID=""
+    ((rc == 0)) || die "measuring $page failed (exit $rc): $(tail -n 20 "$out.log")"
+    grep '^run ' "$out.log" | sed 's/^/  /' >&2 || true
 }
-log "measuring the vmms page ($RUNS runs)"
-measure "$VMMS_PAGE" "$VMMS_READY" "$WORK/vmms.json"
-log "measuring cockpit-machines ($RUNS runs)"
-measure "$MACHINES_PAGE" "$MACHINES_READY" "$WORK/machines.json" --local-storage virtualization-disabled-ignored=true
+log "measuring the vmms page ($RUNS runs, at most $TIMEOUT s each)"
+measure "$VMMS_PAGE" "$VMMS_READY" "$VMMS_COUNT" "$WORK/vmms.json"
+log "measuring cockpit-machines ($RUNS runs, at most $TIMEOUT s each)"
+measure "$MACHINES_PAGE" "$MACHINES_READY" "$MACHINES_COUNT" "$WORK/machines.json" --local-storage virtualization-disabled-ignored=true
 
 mkdir -p "$REPO_ROOT/bench"
 MACHINES_VERSION=$(dpkg-query -W -f='${Version}' cockpit-machines)
 COCKPIT_VERSION=$(dpkg-query -W -f='${Version}' cockpit-ws)
 /usr/bin/python3 - "$WORK/vmms.json" "$WORK/machines.json" "$REPO_ROOT/bench/cockpit-results.json" "$VMS" "$RUNS" \
-    "$MACHINES_VERSION" "$COCKPIT_VERSION" "$VMMSD" <<'EOF'
+    "$MACHINES_VERSION" "$COCKPIT_VERSION" "$VMMSD" "$TIMEOUT" <<'EOF'
 import json, os, platform, statistics, sys, time
-vmms_file, machines_file, out, vms, runs, machines_version, cockpit_version, vmmsd = sys.argv[1:]
-vmms = json.load(open(vmms_file))["seconds"]
-machines = json.load(open(machines_file))["seconds"]
+vmms_file, machines_file, out, vms, runs, machines_version, cockpit_version, vmmsd, timeout = sys.argv[1:]
+vms, runs, timeout = int(vms), int(runs), float(timeout)
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.machine())
+
+
+def summary(loads):
+    """The complete loads' seconds and median, and the timed-out ones as they were."""
+    complete = [load["seconds"] for load in loads if load["complete"]]
+    timed_out = [load for load in loads if not load["complete"]]
+    return {"seconds": complete, "median": statistics.median(complete) if complete else None,
+            "timed_out": [{"waited": load["waited"], "rows": load["rows"], "rows_since": load.get("rows_since")}
+                          for load in timed_out],
+            "loads": loads}
+
+
+vmms = summary(json.load(open(vmms_file))["runs"])
+machines = summary(json.load(open(machines_file))["runs"])
 result = {
     "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-    "host": {"cpu": cpu, "cpus": os.cpu_count(), "kernel": platform.release()},
-    "vms": int(vms), "runs": int(runs),
-    "command": f"make bench-cockpit BENCH_ARGS='--vms {vms} --runs {runs}'",
-    "measure": "seconds from navigation start to the first frame with every VM listed (Tests/CockpitTests/cockpit_browser.py measure, headless Chromium, logged in as alice, page opened on its own)",
-    "vmms": {"page": "/cockpit/@localhost/vmms/index.html", "seconds": vmms, "median": statistics.median(vmms),
+    "host": {"cpu": cpu, "cpus": os.cpu_count(), "kernel": platform.release(), "load_average": os.getloadavg()},
+    "vms": vms, "runs": runs, "timeout": timeout,
+    "command": f"make bench-cockpit BENCH_ARGS='--vms {vms} --runs {runs} --timeout {int(timeout)}'",
+    "measure": "seconds from navigation start to the first frame with every VM listed (Tests/CockpitTests/cockpit_browser.py measure, headless Chromium, logged in as alice, page opened on its own); a load not complete within the timeout is listed under timed_out with the rows shown then, the seconds waited and since when that count stood",
+    "vmms": {"page": "/cockpit/@localhost/vmms/index.html", **vmms,
              "data": "org.example.VMMS1 on the system bus through cockpit-bridge's D-Bus channel (one GetManagedObjects answered from vmmsd's in-memory model, then its signals)",
+             "rows": "VMs the list holds (window.vmms.service.vms.size; it renders only the rows in view)",
              "vmmsd": vmmsd},
-    "cockpit_machines": {"page": "/cockpit/@localhost/machines/index.html", "version": machines_version,
-                         "seconds": machines, "median": statistics.median(machines),
-                         "data": "libvirt-dbus (org.libvirt, qemu:///system) on the system bus through cockpit-bridge; alice in group libvirt for the run"},
+    "cockpit_machines": {"page": "/cockpit/@localhost/machines/index.html", "version": machines_version, **machines,
+                         "data": "libvirt-dbus (org.libvirt, qemu:///system) on the system bus through cockpit-bridge; alice in group libvirt for the run",
+                         "rows": "rows of its \"Virtual machines\" table"},
     "cockpit_ws": cockpit_version,
-    "ratio_machines_over_vmms": statistics.median(machines) / statistics.median(vmms),
 }
-json.dump(result, open(out, "w"), indent=2)
-open(out, "a").write("\n")
-fmt = lambda xs: " ".join(f"{x:.2f}" for x in xs)
-print(f"\nPage load with {vms} VMs (time to the first full list, seconds; {runs} runs each; {result['date']})")
+if vmms["median"] is not None and machines["median"] is not None:
+    # Of the complete loads (with some of cockpit-machines' timed out: of those that were not).
+    result["ratio_machines_over_vmms"] = machines["median"] / vmms["median"]
+if vmms["median"] is not None and not vmms["timed_out"] and machines["timed_out"]:
+    # The loads that timed out: cockpit-machines needed more than the time it was given.
+    result["ratio_machines_over_vmms_at_least"] = min(t["waited"] for t in machines["timed_out"]) / vmms["median"]
+os.makedirs(os.path.dirname(out), exist_ok=True)
+with open(out, "w") as file:
+    json.dump(result, file, indent=2)
+    file.write("\n")
+
+
+def row(name, s):
+    loads = []
+    for load in s["loads"]:
+        if load["complete"]:
+            loads.append(f"{load['seconds']:.2f}")
+        else:
+            since = f", since {load['rows_since']:.0f} s" if load.get("rows_since") is not None else ""
+            loads.append(f"timed out: {load['rows']}/{vms} rows after {load['waited']:.0f} s{since}")
+    median = f"{s['median']:.2f}" if s["median"] is not None else "-"
+    print(f"{name:<28} {median:>7}  {'; '.join(loads)}")
+
+
+print(f"\nPage load with {vms} VMs (time to the first full list, seconds; {runs} runs each, at most {timeout:.0f} s; {result['date']})")
 print(f"{'page':<28} {'median':>7}  runs")
-print(f"{'vmms':<28} {result['vmms']['median']:>7.2f}  {fmt(vmms)}")
-print(f"{'cockpit-machines ' + machines_version:<28} {result['cockpit_machines']['median']:>7.2f}  {fmt(machines)}")
-print(f"cockpit-machines / vmms: {result['ratio_machines_over_vmms']:.1f}x")
+row("vmms", vmms)
+row("cockpit-machines " + machines_version, machines)
+if "ratio_machines_over_vmms" in result:
+    print(f"cockpit-machines / vmms: {result['ratio_machines_over_vmms']:.1f}x (medians of the complete loads)")
+if "ratio_machines_over_vmms_at_least" in result:
+    print(f"cockpit-machines / vmms: more than {result['ratio_machines_over_vmms_at_least']:.0f}x in the "
+          f"{len(machines['timed_out'])} of {runs} loads that did not complete")
+print("median: of the complete loads only")
 print(f"vmms: {result['vmms']['data']}")
 print(f"cockpit-machines: {result['cockpit_machines']['data']}")
 print(f"wrote {out}")

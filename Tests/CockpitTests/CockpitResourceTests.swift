@@ -173,7 +173,7 @@ struct CockpitResourceTests {
                 #expect(try await stack.client.checkpoints(vm) == [vm.rawValue + "/Checkpoint/first", vm.rawValue + "/Checkpoint/second"],
                         "VM.Checkpoints in creation order")
 
-                try await page.click("li.checkpoint[data-name=\"first\"] > .checkpoint-line button[data-action=\"apply-checkpoint\"]")
+                try await page.checkpointAction("apply-checkpoint", on: "first")
                 try await page.wait("document.querySelector('dialog')?.open")
                 try await page.click("dialog button[type=submit]")
                 var applied = false
@@ -185,17 +185,133 @@ struct CockpitResourceTests {
                 #expect(applied, "after Apply from the page the disk holds what it held at the checkpoint")
                 #expect(try await page.eval("document.querySelector('[data-problem=\"checkpoints\"]').hidden") == .bool(true))
 
-                try await page.click("li.checkpoint[data-name=\"second\"] button[data-action=\"rename-checkpoint\"]")
+                try await page.checkpointAction("rename-checkpoint", on: "second")
                 try await page.setField(label: "New name", "renamed")
                 try await page.click("dialog[data-dialog=\"rename-checkpoint\"] button[type=submit]")
                 try await page.wait("!!document.querySelector('li.checkpoint[data-name=\"renamed\"]') && !document.querySelector('li.checkpoint[data-name=\"second\"]')", timeout: 30)
 
-                try await page.click("li.checkpoint[data-name=\"first\"] > .checkpoint-line button[data-action=\"delete-checkpoint\"]")
+                try await page.checkpointAction("delete-checkpoint", on: "first")
                 try await page.wait("document.querySelector('dialog')?.open")
                 try await page.click("dialog button[type=submit]")
                 try await page.wait("!document.querySelector('li.checkpoint[data-name=\"first\"]') && !!document.querySelector('li.checkpoint[data-name=\"renamed\"]')", timeout: 30)
                 #expect(try await stack.client.checkpoints(vm) == [vm.rawValue + "/Checkpoint/renamed"])
             }
+        }
+    }
+
+    /// The checkpoint tree is a WAI-ARIA tree: roles, levels, expanded and selected states,
+    /// one item in the tab order, and the arrow keys, Home and End move the selection as the
+    /// pattern says; Enter applies the selected checkpoint (checked with the service: the
+    /// next checkpoint descends from it). The tree a → (b, c) is made as root.
+    @Test(.enabled(if: hasCheckpoints, "the service has no Checkpoint interface yet"))
+    func theCheckpointTreeIsAnARIATreeTheKeyboardMovesThroughAndEnterApplies() async throws {
+        try await CockpitStack.with { stack in
+            let name = Names.unique("cptree")
+            let vm = try await stack.client.createVM(name, ["NewDiskSizeBytes": .uint64(32 << 20)])
+            let uuid = try #require(try await stack.client.property(vm, "org.example.VMMS1.VM", "UUID")?.string)
+            func checkpoint(_ name: String) throws -> ObjectPath {
+                guard let path = ObjectPath(vm.rawValue + "/Checkpoint/" + name) else { throw TestFailure("no path for checkpoint \(name)") }
+                return path
+            }
+            for step in ["a", "b", "apply a", "c"] {
+                if step.hasPrefix("apply ") {
+                    _ = try await stack.client.call(try checkpoint(String(step.dropFirst(6))), "org.example.VMMS1.Checkpoint", "Apply")
+                } else {
+                    try await stack.client.vm(vm, "Checkpoint", [.string(step)])
+                }
+            }
+            try await stack.browser(as: "alice") { page in
+                try await page.get(CockpitStack.pagePath + "#/vm/" + uuid)
+                try await page.wait("document.querySelectorAll('li.checkpoint').length === 3", timeout: 20)
+                let item = { (name: String) in "document.querySelector('li.checkpoint[data-name=\"\(name)\"]')" }
+                #expect(try await page.eval("document.querySelector('.checkpoint-tree').getAttribute('role')") == "tree")
+                #expect(try await page.eval("!!document.querySelector('.checkpoint-tree').getAttribute('aria-label')") == .bool(true))
+                #expect(try await page.eval("document.querySelectorAll('.checkpoint-tree [role=treeitem]').length") == .number(3))
+                #expect(try await page.eval("[...document.querySelectorAll('.checkpoint-tree [role=treeitem]')].map(i => i.dataset.name + ':' + i.getAttribute('aria-level') + ':' + i.getAttribute('aria-expanded'))") ==
+                        .array(["a:1:true", "b:2:null", "c:2:null"]), "levels, and aria-expanded only where there are children")
+                #expect(try await page.eval("[...\(item("a")).querySelectorAll(':scope > [role=group] > [role=treeitem]')].map(i => i.dataset.name)") ==
+                        .array(["b", "c"]), "the children are in a group inside their parent")
+
+                /// The focused item's name, after checking that it alone is selected and in the tab order.
+                func focused() async throws -> String {
+                    let state = try await page.eval("""
+                        (() => { const items = [...document.querySelectorAll('.checkpoint-tree [role=treeitem]')];
+                                 const a = document.activeElement;
+                                 const selected = items.filter(i => i.getAttribute('aria-selected') === 'true');
+                                 const tabbable = items.filter(i => i.tabIndex === 0);
+                                 return items.includes(a) && selected.length === 1 && selected[0] === a && tabbable.length === 1 && tabbable[0] === a
+                                     ? a.dataset.name : 'focus ' + (a.dataset.name ?? a.tagName) + ', selected ' + selected.map(i => i.dataset.name) + ', tabbable ' + tabbable.map(i => i.dataset.name); })()
+                        """)
+                    return state.string ?? "?"
+                }
+                // Tab reaches the tree at its one tabbable item: the newest checkpoint.
+                try await page.eval("document.querySelector('.checkpoint-tree [role=treeitem][tabindex=\"0\"]').focus()")
+                #expect(try await focused() == "c")
+                // Left on the leaf b goes to its parent a, the second Left collapses a (End then
+                // stays on it), Right expands it and the next goes to its first child.
+                for (key, expected) in [("HOME", "a"), ("ARROW_DOWN", "b"), ("ARROW_DOWN", "c"), ("ARROW_DOWN", "c"), ("ARROW_UP", "b"),
+                                        ("ARROW_LEFT", "a"), ("ARROW_LEFT", "a"), ("END", "a"), ("ARROW_RIGHT", "a"), ("ARROW_RIGHT", "b"),
+                                        ("END", "c"), ("ARROW_UP", "b")] {
+                    try await page.keys([key])
+                    #expect(try await focused() == expected, "after \(key)")
+                }
+                #expect(try await page.eval("\(item("a")).getAttribute('aria-expanded')") == "true", "Right expanded a again")
+
+                // Enter: Apply, confirmed in its dialog.
+                try await page.keys(["ENTER"])
+                try await page.wait("document.querySelector('dialog')?.open && document.querySelector('dialog h2')?.textContent === 'Apply checkpoint'")
+                try await page.click("dialog button[type=submit]")
+                try await page.wait("!document.querySelector('dialog')", timeout: 30)
+                try await stack.client.vm(vm, "Checkpoint", [.string("d")])
+                #expect(try await stack.client.property(try checkpoint("d"), "org.example.VMMS1.Checkpoint", "Parent")?.objectPath == (try checkpoint("b")),
+                        "Enter applied b: the next checkpoint descends from it")
+                try await page.wait("!!document.querySelector('li.checkpoint[data-name=\"b\"] > [role=group] > li.checkpoint[data-name=\"d\"]')", timeout: 20)
+            }
+        }
+    }
+
+    /// The list's Checkpoint action on three selected VMs: the two with a disk get a
+    /// checkpoint named as Hyper-V names them (checked with the service), the diskless one
+    /// shows the service's refusal in a notification of its own; a VM not selected gets none.
+    @Test(.enabled(if: hasCheckpoints, "the service has no Checkpoint interface yet"))
+    func theToolbarsCheckpointActionTakesACheckpointOfEachSelectedVM() async throws {
+        try await CockpitStack.with { stack in
+            let prefix = Names.unique("cpbulk")
+            var vms: [String: ObjectPath] = [:]
+            for suffix in ["a", "b", "bystander"] {
+                vms[suffix] = try await stack.client.createVM("\(prefix)-\(suffix)", ["NewDiskSizeBytes": .uint64(32 << 20)])
+            }
+            let diskless = "\(prefix)-diskless"
+            try await stack.client.createVM(diskless)
+            // What the service answers for the diskless VM, asked directly.
+            var refusal = ""
+            do {
+                try await stack.client.vm(try await stack.client.lookup(diskless), "Checkpoint", [.string("x")])
+                Issue.record("a diskless VM took a checkpoint")
+            } catch let error as DBusError {
+                refusal = error.message
+            }
+            #expect(!refusal.isEmpty)
+            try await stack.browser(as: "alice") { page in
+                try await page.type("#vm-filter", prefix)
+                try await page.wait("document.querySelectorAll('tr.vm-row').length === 4", timeout: 20)
+                for name in ["\(prefix)-a", "\(prefix)-b", diskless] { try await page.select(name) }
+                try await page.act("checkpoint")
+                try await page.wait("[...document.querySelectorAll('.notification.success')].some(n => n.textContent.includes('Took checkpoints of 2 virtual machines'))", timeout: 60)
+                let failure = try await page.wait("[...document.querySelectorAll('.notification.danger')].map(n => n.querySelector('.notification-text').textContent).find(t => t.includes(\(JSON.quote(diskless))))", timeout: 10)
+                #expect(failure == .string("Checkpoint \(diskless) failed: \(refusal)"), "the refusal, per VM")
+                #expect(try await page.eval("document.querySelectorAll('.notification.danger').length") == .number(1), "no failure for the others")
+            }
+            for suffix in ["a", "b"] {
+                let vm = try #require(vms[suffix])
+                let checkpoints = try await stack.client.checkpoints(vm)
+                #expect(checkpoints.count == 1, "\(suffix): \(checkpoints)")
+                let path = try #require(checkpoints.first)
+                let name = try await stack.client.property(try #require(ObjectPath(path)), "org.example.VMMS1.Checkpoint", "Name")?.string
+                let pattern = /^ck-cpbulk-[0-9a-f]{4}-[ab] - \d{4}-\d\d-\d\d \d\d\.\d\d\.\d\d$/
+                #expect(name.map { (try? pattern.wholeMatch(in: $0)) != nil } == true, "Hyper-V's kind of name: \(name ?? "none")")
+            }
+            #expect(try await stack.client.checkpoints(try #require(vms["bystander"])).isEmpty, "the VM not selected has no checkpoint")
         }
     }
 
@@ -300,6 +416,15 @@ func holds(_ byte: UInt8, at offset: Int, _ image: String) async throws -> Bool 
 }
 
 extension Browser {
+    /// Selects the checkpoint `name` in the VM page's tree with the mouse, then clicks the
+    /// tree's toolbar button `action` (apply-checkpoint, rename-checkpoint, delete-checkpoint).
+    func checkpointAction(_ action: String, on name: String) async throws {
+        let item = "li.checkpoint[data-name=\"\(name)\"]"
+        try await click("\(item) > .checkpoint-line .checkpoint-name")
+        try await wait("document.querySelector(\(JSON.quote(item)))?.getAttribute('aria-selected') === 'true'")
+        try await click(".checkpoint-toolbar button[data-action=\"\(action)\"]")
+    }
+
     /// After Export/Move was submitted: the job dialog opens, or this throws with the refusal
     /// the first dialog shows.
     func waitForJobDialog() async throws {
