@@ -195,4 +195,57 @@ struct ExportCheckpointTests {
             await C.deleteVM(client, vm, name)
         }
     }
+
+    /// kill -9 of vmmsd during a storage Move of a VM with a checkpoint (Off): after the
+    /// restart either the old files and tree (cut short before the switch) or the new ones
+    /// with the old files gone (after it); the journal empty, Apply works either way.
+    @Test(arguments: ["Move.intended", "Move.switched"])
+    func aCrashDuringAMoveWithCheckpointsLeavesTheOldOrTheNewFiles(point: String) async throws {
+        try await SystemBusNameLock.with {
+            let state = NSTemporaryDirectory() + "vmms-ckcrash-\(UUID().uuidString.prefix(8))"
+            defer { try? FileManager.default.removeItem(atPath: state) }
+            let client = Client(bus: try DBusConnection(bus: .system))
+            defer { client.bus.close() }
+            let first = try await SystemVMMSD(stateDirectory: state)
+            var running: SystemVMMSD? = first
+            defer { running?.stop() }
+            let (name, vm) = try await C.makeVM(client, generation: 1, prefix: "ckcrash")
+            let folder = try await JobTests.folder(client, "ckcrash")
+            defer { try? FileManager.default.removeItem(atPath: folder) }
+            do {
+                try await C.write(0x11, at: 1, try await C.disk(client, vm))
+                let checkpoint = try await C.checkpoint(client, vm, "a")
+                try await C.write(0x22, at: 1, try await C.disk(client, vm))
+                let before = try await C.disk(client, vm), oldFiles = C.snapshotFiles(vm)
+                first.stop()
+                running = nil
+                let crashing = try await SystemVMMSD(stateDirectory: state, environment: ["VMMSD_TEST_CRASH_AT": point])
+                _ = try? await client.call(vm, C.vmInterface, "Move", [.string(folder), .vardict([:])])
+                let died = await HardeningTests.eventually(30) { crashing.process.exitStatusIfExited() != nil }
+                #expect(died, "vmmsd did not die at \(point): \(crashing.log)")
+                crashing.stop()
+                running = try await SystemVMMSD(stateDirectory: state)
+                let journalEmpty = await HardeningTests.eventually(10) {
+                    ((try? FileManager.default.contentsOfDirectory(atPath: state + "/journal")) ?? []).isEmpty
+                }
+                #expect(journalEmpty)
+                let now = try await C.disk(client, vm)
+                if point == "Move.switched" {
+                    #expect(now.hasPrefix(folder + "/Snapshots/"), "\(now)")
+                    #expect(C.snapshotFiles(vm).isEmpty && !FileManager.default.fileExists(atPath: before), "\(C.snapshotFiles(vm))")
+                } else {
+                    #expect(now == before)
+                    #expect(C.snapshotFiles(vm) == oldFiles)
+                    #expect(Self.files(folder).isEmpty, "\(Self.files(folder))")
+                }
+                #expect(try await C.holds(0x22, at: 1, now))
+                #expect(try await C.checkpoints(client, vm) == [checkpoint])
+                try await C.act(client, checkpoint, "Apply")
+                #expect(try await C.holds(0x11, at: 1, try await C.disk(client, vm)))
+            } catch {
+                Issue.record("\(error)\n\(running?.log.suffix(3000) ?? "")")
+            }
+            await C.deleteVM(client, vm, name)
+        }
+    }
 }
