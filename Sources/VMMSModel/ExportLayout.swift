@@ -8,9 +8,17 @@ import Foundation
 ///     Virtual Machines/<UUID>.json     this manifest: which file is which
 ///     Virtual Machines/<UUID>.nvram    the UEFI variables (generation 2, if the VM has them)
 ///     Virtual Machines/<UUID>.vmrs     the memory image of a Saved VM
-///     Virtual Hard Disks/<file>        sparse copies of the disks
-///     Snapshots/                       checkpoints (empty until checkpoints travel with exports)
+///     Virtual Hard Disks/<file>        sparse copies of the disks and, with checkpoints, of every
+///                                      image of their chains (overlays name their backing file
+///                                      by its bare name: relative, so the folder can move)
+///     Snapshots/checkpoints.json       the checkpoint tree (`CheckpointTree`), paths relative
+///                                      to the export folder
+///     Snapshots/<id>.nvram, <id>.mem   each checkpoint's NVRAM copy and memory image
 /// ```
+///
+/// With checkpoints, the manifest's disks are "Now"'s images (the tops of the chains). A
+/// running VM's "Now" is taken by libvirt's backup as one whole image (its checkpoints'
+/// frozen images are copied as they are).
 public enum ExportLayout {
     public static let machines = "Virtual Machines"
     public static let disks = "Virtual Hard Disks"
@@ -45,9 +53,11 @@ public struct ExportManifest: Codable, Sendable, Equatable {
     public var disks: [Disk]
     public var nvram: String?
     public var savedState: String?
+    /// The checkpoint tree (`Snapshots/checkpoints.json`); nil when the VM had none.
+    public var checkpoints: String?
 
     public init(name: String, uuid: String, state: String, exportedAt: UInt64, definition: String, disks: [Disk],
-                nvram: String?, savedState: String?) {
+                nvram: String?, savedState: String?, checkpoints: String? = nil) {
         format = ExportLayout.format
         self.name = name
         self.uuid = uuid
@@ -57,6 +67,7 @@ public struct ExportManifest: Codable, Sendable, Equatable {
         self.disks = disks
         self.nvram = nvram
         self.savedState = savedState
+        self.checkpoints = checkpoints
     }
 
     /// The problem with a manifest read from a folder, nil when it can be imported: every
@@ -65,14 +76,14 @@ public struct ExportManifest: Codable, Sendable, Equatable {
     public var problem: String? {
         guard format == ExportLayout.format else { return "its format is \(format), not \(ExportLayout.format)" }
         if let problem = VMNameRule.validate(name) { return "its VM name is invalid: \(problem)" }
-        let files = [definition] + disks.map(\.file) + [nvram, savedState].compactMap { $0 }
+        let files = [definition] + disks.map(\.file) + [nvram, savedState, checkpoints].compactMap { $0 }
         for file in files where !Self.isInside(file) { return "it names the file \(file), which is not inside the export" }
         for disk in disks where disk.target.isEmpty || disk.target.contains("/") { return "it names the disk target \(disk.target)" }
         if Set(disks.map(\.target)).count != disks.count { return "it lists a disk target twice" }
         return nil
     }
 
-    static func isInside(_ relative: String) -> Bool {
+    public static func isInside(_ relative: String) -> Bool {
         guard !relative.isEmpty, !relative.hasPrefix("/"), !relative.utf8.contains(0) else { return false }
         return !relative.split(separator: "/", omittingEmptySubsequences: false).contains { $0 == ".." || $0 == "." || $0.isEmpty }
     }
@@ -223,6 +234,19 @@ public struct DomainFiles {
 
     public func setName(_ name: String) {
         (domain.element(named: "name") ?? domain.add(XMLTreeElement(name: "name"), atStart: true)).stringValue = name
+    }
+
+    /// The MAC address of each network interface, in order (nil where none is set).
+    public var macs: [String?] {
+        (domain.element(named: "devices")?.elements(named: "interface") ?? []).map { $0.element(named: "mac")?.attribute("address") }
+    }
+
+    /// Sets the MAC address of each network interface, in order (as `macs` gave them).
+    public func setMACs(_ macs: [String?]) {
+        for (interface, mac) in zip(domain.element(named: "devices")?.elements(named: "interface") ?? [], macs) {
+            interface.element(named: "mac")?.detach()
+            if let mac { interface.add(XMLTreeElement(name: "mac", attributes: [("address", mac)]), atStart: true) }
+        }
     }
 
     /// A new identity: the given UUID, and no MAC addresses (libvirt makes new ones), so the

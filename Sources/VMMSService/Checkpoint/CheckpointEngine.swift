@@ -20,8 +20,12 @@ struct CheckpointEngine: Sendable {
     let services: Services
     var store: CheckpointStore { services.checkpoints }
 
+    /// Where the VM's new checkpoint files go: beside "Now"'s images when they are in a
+    /// `Snapshots/<uuid>` folder (a Move put them under its destination), else
+    /// `<VirtualMachinePath>/Snapshots/<uuid>`.
     func directory(_ uuid: String) -> String {
-        services.host.settings.virtualMachinePath + "/Snapshots/" + uuid
+        let folders = store.tree(uuid).active.values.map { ($0 as NSString).deletingLastPathComponent }
+        return folders.sorted().first { $0.hasSuffix("/Snapshots/" + uuid) } ?? services.host.settings.virtualMachinePath + "/Snapshots/" + uuid
     }
 
     static func newID() -> String { String(UUID().uuidString.lowercased().prefix(13)).replacingOccurrences(of: "-", with: "") }

@@ -106,7 +106,13 @@ enum CheckpointFiles {
         }
         guard let memory = entry.memory else { return }
         let imageXML = try connection.saveImageXML(path: memory, secure: true)
-        let restoreXML = try CheckpointXML.repointing(imageXML, sources: active, formats: formats, name: vmName)
+        var restoreXML = try CheckpointXML.repointing(imageXML, sources: active, formats: formats, name: vmName)
+        if let nvram {
+            // The image names the NVRAM where it was (before a Move or an Import).
+            let files = try DomainFiles(xml: restoreXML)
+            files.setNVRAM(nvram)
+            restoreXML = files.xml
+        }
         try connection.restore(from: memory, xml: restoreXML, flags: .paused)
         CrashPoint.reached("Apply.restored")
         try domain.managedSave(flags: entry.paused ? .paused : .running)

@@ -20,7 +20,10 @@ import VMMSModel
 ///   NVRAM), `<id>.mem` (a libvirt save image whose `<domain>` still names the disks as they
 ///   were: Apply passes an XML re-pointed at "Now"'s new images to `virDomainRestoreFlags`).
 ///   The VM's original disk file stays where it was: it is the bottom of every chain, and
-///   once no checkpoint needs the overlays they are merged back into it.
+///   once no checkpoint needs the overlays they are merged back into it. After a storage Move
+///   the folder is `<destination>/Snapshots/<vm uuid>/` (and the base images are in
+///   `<destination>`); an import in place leaves them in the export folder. Export, Import
+///   and Move carry all of it: `CheckpointTransfer`.
 /// - The domain's persistent XML names "Now"'s images without `<backingStore>`, so libvirt
 ///   reads the chain from the qcow2 headers.
 /// - Operations in progress are in the `OperationJournal` (`JournalStep.checkpoint`).

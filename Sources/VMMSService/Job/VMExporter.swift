@@ -12,6 +12,11 @@ import VMMSModel
 /// folder. An Off or Saved VM's disks, NVRAM and memory image are copied sparsely; a running
 /// VM's disks are taken by libvirt's push-mode backup, which holds them as they were when
 /// the job started while the guest keeps running.
+///
+/// Checkpoints travel along (`CheckpointTransfer`): every image of the chains, the NVRAM
+/// copies, the memory images and the tree. Their frozen images do not change while the job
+/// holds the VM, so they are copied as files also while it runs; a running VM's "Now" is
+/// the backup (one whole image: libvirt's backup cannot take only the top layer).
 struct VMExporter {
     let services: Services
     let uuid: String
@@ -28,11 +33,14 @@ struct VMExporter {
         var disks: [(target: String, path: String, format: String)]
         var others: [String]
         var nvram: String?
+        /// The VM's checkpoints; nil when it has none.
+        var tree: CheckpointTree?
     }
 
     func run(_ job: JobContext) async throws {
         let uuid = self.uuid, name = self.name
-        let plan = try await services.link.run { connection -> Plan in
+        let tree = services.checkpoints.tree(uuid)
+        var plan = try await services.link.run { connection -> Plan in
             let domain = try connection.domain(uuid: uuid)
             let xml = try domain.xml(flags: [.inactive, .secure])
             let files = try DomainFiles(xml: xml)
@@ -41,8 +49,15 @@ struct VMExporter {
             let nvram = JobFiles.nvram(of: domain, inactive: files, name: name)
             return Plan(xml: xml, active: active, saved: saved, disks: files.hardDisks, others: files.otherDiskTargets, nvram: nvram)
         }
-        for disk in plan.disks where StorageRoots.hasBackingFile(disk.path) {
-            throw VMMSError.notSupported("the disk \(disk.path) of \(name) has a backing file (a checkpoint chain); exporting checkpoint chains is not supported yet")
+        if !tree.isEmpty {
+            guard Set(plan.disks.map(\.target)) == Set(tree.active.keys), plan.disks.allSatisfy({ tree.active[$0.target] == $0.path }) else {
+                throw VMMSError.invalidState(current: plan.active ? "Running" : "Off",
+                    message: "the disks of \(name) are not the ones its checkpoints know (changed outside vmms); put them back or delete its checkpoints")
+            }
+            plan.tree = tree
+        }
+        for disk in plan.disks where plan.tree == nil && StorageRoots.hasBackingFile(disk.path) {
+            throw VMMSError.notSupported("the disk \(disk.path) of \(name) has a backing file that is not one of its checkpoints (made outside vmms); merge it into the disk (qemu-img commit) to export the VM")
         }
         let staging = directory + "/.\(name).vmms-export-\(job.number)-\(UUID().uuidString.prefix(8).lowercased())"
         let journal = services.journal.begin("Export \(name) to \(destination)", caller: caller.description)
@@ -89,6 +104,22 @@ struct VMExporter {
             taken.insert(fileName)
             disks.append((disk.target, disk.path, ExportLayout.disks + "/" + fileName, disk.format))
         }
+        // With checkpoints: the export's name of every file of the tree.
+        var names = Dictionary(disks.map { ($0.source, $0.file) }, uniquingKeysWith: { a, _ in a })
+        var exported: CheckpointTree?
+        if let tree = plan.tree {
+            for image in tree.images.keys.sorted() where names[image] == nil {
+                names[image] = CheckpointTransfer.name(for: image, in: ExportLayout.disks, taken: &taken)
+            }
+            var own: Set<String> = []
+            for file in tree.checkpoints.flatMap(\.ownFiles) {
+                names[file] = CheckpointTransfer.name(for: file, in: ExportLayout.snapshots, taken: &own)
+            }
+            var relative = tree.relocated(to: uuid) { names[$0] ?? $0 }
+            // The backup of a running VM is "Now" as one whole image.
+            if plan.active { for top in relative.active.values { relative.images[top] = .init(backing: nil, format: "qcow2") } }
+            exported = relative
+        }
         let nvramFile = plan.nvram.map { _ in ExportLayout.machines + "/\(uuid).nvram" }
         let savedFile = plan.saved ? ExportLayout.machines + "/\(uuid).vmrs" : nil
         let savedSource = JobFiles.managedSaveImage(name: name)
@@ -103,6 +134,11 @@ struct VMExporter {
         // What is copied as files: disks of a VM that does not run, NVRAM, memory image.
         var files: [(source: String, file: String)] = []
         if !plan.active { files += disks.map { ($0.source, $0.file) } }
+        if let tree = plan.tree {
+            let tops = Set(tree.active.values)
+            for image in tree.images.keys.sorted() where !tops.contains(image) { files.append((image, names[image] ?? image)) }
+            for file in tree.checkpoints.flatMap(\.ownFiles) { files.append((file, names[file] ?? file)) }
+        }
         if let nvram = plan.nvram, let nvramFile { files.append((nvram, nvramFile)) }
         if let savedFile {
             guard FileManager.default.fileExists(atPath: savedSource) else {
@@ -110,7 +146,7 @@ struct VMExporter {
             }
             files.append((savedSource, savedFile))
         }
-        let copies = files
+        let copies = files, relativeTree = exported
         if plan.active {
             try await backUp(disks.map { ($0.target, staging + "/" + $0.file) }, others: plan.others, job: job, weight: (0, 95))
         }
@@ -123,6 +159,10 @@ struct VMExporter {
                     job.progress(plan.active ? 95 * total + 5 * done : done, of: plan.active ? 100 * total : total)
                 }, cancelled: { job.isCancelled })
             }
+            // Each overlay names its backing file by its bare name: the export folder can move.
+            if let relativeTree {
+                try CheckpointTransfer.rebase(relativeTree, file: { staging + "/" + $0 }, backingName: { ($0 as NSString).lastPathComponent })
+            }
         }
         try job.checkCancelled()
 
@@ -133,12 +173,20 @@ struct VMExporter {
         let manifest = ExportManifest(name: name, uuid: uuid, state: plan.active ? "Running" : plan.saved ? "Saved" : "Off",
                                       exportedAt: JobRunner.now(), definition: ExportLayout.machines + "/\(uuid).xml",
                                       disks: disks.map { .init(target: $0.target, file: $0.file, format: $0.format) },
-                                      nvram: nvramFile, savedState: savedFile)
+                                      nvram: nvramFile, savedState: savedFile, checkpoints: exported.map { _ in CheckpointTransfer.treeFile })
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let manifestData = try encoder.encode(manifest)
-        let xml = Data(definition.xml.utf8)
+        var definitionXML = definition.xml
+        if let exported {
+            // "Now"'s images are overlays: no `<backingStore>`, libvirt reads the chains from their headers.
+            definitionXML = try CheckpointXML.repointing(definitionXML, sources: exported.active.mapValues { final + "/" + $0 },
+                                                         formats: Dictionary(exported.images.map { (final + "/" + $0.key, $0.value.format) }, uniquingKeysWith: { a, _ in a }))
+        }
+        let xml = Data(definitionXML.utf8)
+        let treeData = try exported.map { try encoder.encode($0) }
         try await job.blocking {
+            if let treeData { try DurableFile.write(treeData, to: staging + "/" + CheckpointTransfer.treeFile) }
             try DurableFile.write(xml, to: staging + "/" + manifest.definition)
             try DurableFile.write(manifestData, to: staging + "/" + ExportLayout.machines + "/\(manifest.uuid).json")
         }
