@@ -15,6 +15,14 @@ public struct MethodCall: Sendable {
 
     /// The caller's Unix uid, asked from the bus once per connection and cached.
     public func callerUID() async throws -> UInt32 { try await server.unixUser(of: sender) }
+
+    /// The same call as if it had not allowed interactive authorization: for the checks a
+    /// server makes on the caller's behalf beyond the one the caller asked for (filtering an
+    /// inventory object by object), which must never ask for a password once per object.
+    public var withoutInteraction: MethodCall {
+        MethodCall(message: message, path: path, interface: interface, member: member, arguments: arguments,
+                   sender: sender, allowsInteractiveAuthorization: false, server: server)
+    }
 }
 
 /// One interface implemented at one object path.

@@ -65,6 +65,8 @@ final class ObjectRegistry: ObjectTree {
     /// by one with their details and remembered for 10 s per user (a new per-VM
     /// grant shows in the inventory within that time). A caller who may read none of them gets
     /// the refusal itself, not an empty list; one who would be asked for a password is told so.
+    /// The checks per object never ask for a password (one prompt per VM would follow a
+    /// refused one for the host); a per-object rule that wants one does not list that object.
     func readableManagedObjects(below root: ObjectPath, for call: MethodCall, refusal: any Error) async throws
         -> [(path: ObjectPath, interfaces: [String: [String: DBusValue]])]? {
         guard let refused = refusal as? DBusError, refused.name == VMMSError.prefix + "NotAuthorized" else { return nil }
@@ -81,7 +83,8 @@ final class ObjectRegistry: ObjectTree {
                     // Only objects with details of their own: the host is the host read itself.
                     guard details.vmUUID != nil || details.switchName != nil else { continue }
                     details.verb = call.member
-                    if (try? await authorizer.authorize(call, .read, details)) != nil { allowed.insert(path) }
+                    // Never interactive: the caller was asked (at most) once, for the host.
+                    if (try? await authorizer.authorize(call.withoutInteraction, .read, details)) != nil { allowed.insert(path) }
                 }
                 return allowed
             }
