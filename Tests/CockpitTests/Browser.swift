@@ -70,9 +70,11 @@ final class Browser: Sendable {
         try await send(["cmd": "get", "url": .string(path)], timeout: 60)
     }
 
-    /// Waits until the JavaScript expression is truthy; returns its value.
+    /// Waits until the JavaScript expression is truthy; returns its value. The default bound
+    /// is generous because the whole of `make test` shares two cores with these pages: a wait
+    /// that holds returns at once, so only a failing one pays for it.
     @discardableResult
-    func wait(_ expression: String, timeout: Double = 10) async throws -> JSON {
+    func wait(_ expression: String, timeout: Double = 30) async throws -> JSON {
         try await send(["cmd": "wait", "js": .string("return (\(expression));")], timeout: timeout)
     }
 

@@ -321,7 +321,8 @@ struct CockpitPageTests {
     /// The README's pictures (docs/cockpit-*.png), taken in Cockpit's shell.
     @Test func screenshotsOfTheListAVMAndTheCreateDialog() async throws {
         try await CockpitStack.with { stack in
-            let run = UUID().uuidString.prefix(4).lowercased()
+            // Long enough that no other test's VM name holds it: the filter must leave these five.
+            let run = UUID().uuidString.prefix(8).lowercased()
             let web = try await stack.client.createVM("web01-\(run)", ["ProcessorCount": .uint32(2), "Notes": .string("Web tier, owner: ops")])
             let web2 = try await stack.client.createVM("web02-\(run)")
             let database = try await stack.client.createVM("db01-\(run)", ["MemoryStartupBytes": .uint64(128 << 20), "NewDiskSizeBytes": .uint64(1 << 30)])
