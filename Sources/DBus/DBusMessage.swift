@@ -63,7 +63,8 @@ public final class DBusMessage: @unchecked Sendable {
 
     /// A copy of this (never sent) method return, addressed as the reply to `call`. Wraps
     /// `dbus_message_copy`, `dbus_message_set_reply_serial` and `dbus_message_set_destination`.
-    func copyAsReply(to call: DBusMessage) throws(DBusError) -> DBusMessage {
+    /// A reply marshalled once can so answer many calls (GetManagedObjects' cache, the bench).
+    public func copyAsReply(to call: DBusMessage) throws(DBusError) -> DBusMessage {
         guard let copied = dbus_message_copy(raw) else {
             throw DBusError(DBusError.Name.noMemory, "dbus_message_copy failed")
         }

@@ -43,10 +43,19 @@ extension DBusConnection {
 
     // MARK: vmms
 
-    /// Name and state of every VM, from one `GetManagedObjects`.
-    func vmmsInventory(timeout: Duration = .seconds(25)) async throws -> [VMEntry] {
-        let reply = try await callNoAutoStart(destination: VMMS.name, path: VMMS.root, interface: "org.freedesktop.DBus.ObjectManager",
-                                              member: "GetManagedObjects", timeout: timeout)
+    /// Name and state of every VM, from one `GetManagedObjects` (to vmms, or to `destination`
+    /// answering like it: the inventory floor's responder).
+    func vmmsInventory(destination: String = VMMS.name, timeout: Duration = .seconds(25)) async throws -> [VMEntry] {
+        try Self.inventoryEntries(try await vmmsInventoryReply(destination: destination, timeout: timeout))
+    }
+
+    /// The body of a `GetManagedObjects` reply, undecoded.
+    func vmmsInventoryReply(destination: String = VMMS.name, timeout: Duration = .seconds(25)) async throws -> [DBusValue] {
+        try await callNoAutoStart(destination: destination, path: VMMS.root, interface: "org.freedesktop.DBus.ObjectManager",
+                                  member: "GetManagedObjects", timeout: timeout)
+    }
+
+    private static func inventoryEntries(_ reply: [DBusValue]) throws -> [VMEntry] {
         guard case .dictionary(_, _, let objects)? = reply.first else { throw BenchError("GetManagedObjects: unexpected reply") }
         var result: [VMEntry] = []
         result.reserveCapacity(objects.count)

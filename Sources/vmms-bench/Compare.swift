@@ -72,8 +72,13 @@ struct Compare: AsyncParsableCommand {
             }
             return Growth(figure: figure, small: x, large: y, ratio: ratio, linear: linear, scalesWithN: scales, verdict: verdict)
         }
+        var floor: [Growth] = []
+        if let x = a.inventory.busFloor, let y = b.inventory.busFloor {
+            floor = [g("the same reply through dbus-daemon alone (median)", x.median, y.median, scales: true)]
+        }
         return [
             g("GetManagedObjects, vmms (median)", a.inventory.vmms.median, b.inventory.vmms.median, scales: true),
+        ] + floor + [
             g("inventory, libvirt-dbus sequential (median)", a.inventory.libvirtSequential.median, b.inventory.libvirtSequential.median, scales: true),
             g("vmmsd start to full GetManagedObjects (worst)", a.footprint.vmmsdReady.max, b.footprint.vmmsdReady.max, scales: true),
             g("vmmsd RSS, MiB", Double(a.footprint.vmmsdRSSKiB) / 1024, Double(b.footprint.vmmsdRSSKiB) / 1024, scales: true),

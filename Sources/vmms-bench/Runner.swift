@@ -20,6 +20,8 @@ struct Report: Codable {
         var libvirtSequential: Summary
         var libvirtPipelined: Summary?
         var libvirtPipelinedWindow: Int
+        /// The same reply through a dbus-daemon alone (InventoryFloor); absent in older results.
+        var busFloor: Summary?
     }
     struct StateRead: Codable {
         var rootPing: Summary
@@ -263,6 +265,8 @@ final class Runner {
         let benchVMs = vmmsVMs.filter { $0.name.hasPrefix(options.prefix + "-") }
         guard benchVMs.count == options.vms else { throw BenchError("vmms lists \(benchVMs.count) bench VMs") }
         log("vmms inventory: median \(String(format: "%.2f", Summary(vmmsInventory).median)) ms for \(vmmsVMs.count) VMs")
+        let busFloor = try await InventoryFloor.measure(reply: try await bus.vmmsInventoryReply(), rounds: options.vmmsRounds)
+        log("the same reply through dbus-daemon alone: median \(String(format: "%.2f", Summary(busFloor).median)) ms")
 
         _ = try await bus.libvirtDomains()   // activates libvirt-dbus if needed
         var libvirtSequential: [Double] = []
@@ -334,7 +338,7 @@ final class Runner {
 
         let inventory = Report.Inventory(vms: options.vms, vmms: Summary(vmmsInventory), libvirtSequential: Summary(libvirtSequential),
                                          libvirtPipelined: libvirtPipelined.isEmpty ? nil : Summary(libvirtPipelined),
-                                         libvirtPipelinedWindow: options.libvirtWindow)
+                                         libvirtPipelinedWindow: options.libvirtWindow, busFloor: Summary(busFloor))
         let stateRead = Report.StateRead(rootPing: Summary(rootRead.ping), rootGet: Summary(rootRead.get),
                                          userPing: Summary(userRead.ping), userGet: Summary(userRead.get),
                                          libvirtGetState: Summary(libvirtGetState), user: options.user,
@@ -492,7 +496,10 @@ final class Runner {
         let readyWorst = r.footprint.vmmsdReady.max
         var list = [
             Report.Target(name: "inventory speed-up vs libvirt-dbus (sequential, N=\(r.vms))", target: ">= 200x (1000 VMs)",
-                          measured: f(speedup, 0) + "x", met: speedup >= 200),
+                          measured: f(speedup, 0) + "x" + (r.inventory.busFloor.map {
+                              " (vmms above the bus's own floor of " + f($0.median, 1) + " ms: " + f(r.inventory.vmms.median - $0.median, 1)
+                                  + " ms; no service can pass " + f(r.inventory.libvirtSequential.median / $0.median, 0) + "x)" } ?? ""),
+                          met: speedup >= 200),
             Report.Target(name: "state read as \(r.stateRead.user) / Peer.Ping floor (median, Swift client)", target: "<= 1.3",
                           measured: f(readRatio), met: readRatio <= 1.3),
             Report.Target(name: "state read as \(r.stateRead.user) / Peer.Ping floor (median, python3-dbus)", target: "<= 1.3",
@@ -527,7 +534,8 @@ final class Runner {
                               target: "< 10 s", measured: f(readyWorst / 1000) + " s", met: readyWorst < 10_000),
                 Report.Target(name: "scale: vmmsd RSS with \(r.vms) VMs", target: "< 200 MiB", measured: f(rss, 1) + " MiB", met: rss < 200),
                 Report.Target(name: "scale: GetManagedObjects with \(r.vms) VMs (median, p99)", target: "< 250 ms",
-                              measured: f(r.inventory.vmms.median, 1) + " ms, " + f(r.inventory.vmms.p99, 1) + " ms",
+                              measured: f(r.inventory.vmms.median, 1) + " ms, " + f(r.inventory.vmms.p99, 1) + " ms"
+                                + (r.inventory.busFloor.map { " (the same reply through dbus-daemon alone: " + f($0.median, 1) + " ms, " + f($0.p99, 1) + " ms)" } ?? ""),
                               met: r.inventory.vmms.p99 < 250),
                 Report.Target(name: "scale: one VM's state change to its signal, p99 (libvirt's event to vmms's signal)", target: "< 20 ms",
                               measured: f(r.events.vmmsFromLibvirtEvent.p99, 1) + " ms", met: r.events.vmmsFromLibvirtEvent.p99 < 20),

@@ -22,6 +22,7 @@ extension Runner {
         let i = r.inventory
         row("1. inventory, \(i.vms) VMs (libvirt-dbus: 1 call after the other)", i.vmms, i.libvirtSequential)
         if let p = i.libvirtPipelined { row("1. inventory, \(i.vms) VMs (libvirt-dbus: \(i.libvirtPipelinedWindow) domains in flight)", i.vmms, p) }
+        if let floor = i.busFloor { row("1.   the same reply through dbus-daemon alone (floor)", floor, nil) }
         let s = r.stateRead
         row("2. Peer.Ping floor, root", s.rootPing, nil)
         row("2. state read, root (vs libvirt-dbus GetState)", s.rootGet, s.libvirtGetState)
