@@ -194,6 +194,23 @@ struct HardeningTests {
             #expect(try await LifecycleTests.domstate(big + "-2") == "shut off")
             _ = try await root.call(first, "org.example.VMMS1.VM.Delete", ["{'Force': <true>}"])
             _ = try await root.call(second, "org.example.VMMS1.VM.Delete", ["{}"])
+
+            // Startup memory the host does not have available (all of it: the kernel and this
+            // stack use some): InsufficientResources naming both figures, and only for the authorized.
+            let capacity = try await root.get("/org/example/VMMS1/Host", "org.example.VMMS1.Host", "MemoryCapacityBytes")
+            let bytes = capacity.output.split(whereSeparator: { !$0.isNumber }).compactMap { UInt64($0) }.max() ?? 0
+            #expect(bytes > 0, "\(capacity)")
+            let hungry = Names.unique("mem")
+            let created = try await root.call("/org/example/VMMS1/Host", "org.example.VMMS1.Host.CreateVM",
+                                              [hungry, "{'Generation': <uint32 1>, 'MemoryStartupBytes': <uint64 \((bytes >> 21) << 21)>}"])
+            let vm = try #require(created.output.split(separator: "'").dropFirst().first.map(String.init), "\(created)")
+            let bobMemory = try await GDBus(user: "bob").call(vm, "org.example.VMMS1.VM.Start")
+            #expect(bobMemory.errorName == "org.example.VMMS1.Error.NotAuthorized" && !bobMemory.output.contains("MiB"), "\(bobMemory)")
+            let aliceMemory = try await GDBus(user: "alice").call(vm, "org.example.VMMS1.VM.Start")
+            #expect(aliceMemory.errorName == "org.example.VMMS1.Error.InsufficientResources" && aliceMemory.output.contains("available"),
+                    "\(aliceMemory)")
+            #expect(try await LifecycleTests.domstate(hungry) == "shut off")
+            _ = try await root.call(vm, "org.example.VMMS1.VM.Delete", ["{}"])
         }
     }
 }

@@ -31,6 +31,10 @@ final class DiskStore: Sendable {
             return directory + "/" + name
         }
         let name = (path as NSString).lastPathComponent
+        if let free = SparseCopy.freeBytes(directory),
+           let refusal = DiskSpaceAdmission.refusal(directory: directory, freeBytes: free, sizeBytes: sizeBytes) {
+            throw VMMSError.insufficientResources(refusal)
+        }
         try await journal.intend(.createDisk(path: path))
         CrashPoint.reached("NewDisk.intended")
         return try await link.run { connection in
@@ -41,6 +45,8 @@ final class DiskStore: Sendable {
             """
             do {
                 return try pool.createVolume(xml: xml).path
+            } catch let error as LibvirtError where DiskSpaceAdmission.isNoSpace(error.message) {
+                throw VMMSError.insufficientResources("cannot create the disk \(path): \(directory) is full (\(error.message))")
             } catch let error as LibvirtError {
                 throw VMMSError.failed("cannot create the disk \(path): \(error.message)")
             }

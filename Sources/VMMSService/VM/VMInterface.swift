@@ -233,12 +233,24 @@ struct VMInterface: DBusInterface {
         let record = try await operation("Start", allowed: [.off, .saved], showing: .starting) { record in
             // Admission after authorization: a refused caller learns nothing about the host.
             // Restoring a saved VM reads its memory back, which may take minutes.
+            try Self.admitMemory(record, services: services)
             try await services.reserves.admit(record, excluding: uuid, services: services) {
                 try await services.explainingLUNFailure { try await withDomain(long: record.state == .saved) { try VMInterface.start($0) } }
             }
             return record
         }
         services.audit(await call.caller(), "Start \(record.name) (\(uuid))")
+    }
+
+    /// InsufficientResources when the VM's startup memory does not fit in the host's
+    /// available memory (`MemoryAdmission`); only for a QEMU driver on this machine.
+    static func admitMemory(_ record: VMRecord, services: Services) throws {
+        guard MemoryAdmission.isLocalQEMU(services.host.info.connectionURI),
+              let meminfo = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8),
+              let available = MemoryAdmission.availableBytes(meminfo: meminfo),
+              let refusal = MemoryAdmission.refusal(name: record.name, startupBytes: record.configuration.memoryStartupBytes,
+                                                    availableBytes: available) else { return }
+        throw VMMSError.insufficientResources(refusal)
     }
 
     /// Start, with a fresh NVRAM when the firmware changed since the last start.
