@@ -40,6 +40,15 @@ struct AuthorizationTests {
         calls.append((vm, "\(vmInterface).SetSecureBoot", ["false"]))
         calls.append((vm, "\(vmInterface).AddHardDisk", ["{'SizeBytes': <uint64 16777216>}"]))
         calls.append((vm, "\(vmInterface).RemoveHardDisk", ["/etc/shadow", "{'DeleteFile': <true>}"]))
+        // The later kinds: jobs, checkpoints, switches, SANs, health.
+        calls.append((vm, "\(vmInterface).Export", ["/var/lib/vmms-denied-export", "{}"]))
+        calls.append((vm, "\(vmInterface).Move", ["/var/lib/vmms-denied-move", "{}"]))
+        calls.append((vm, "\(vmInterface).Checkpoint", [Names.unique("denied")]))
+        calls.append((host, "org.example.VMMS1.Host.ImportVM", ["/var/lib/vmms-denied-import", "{}"]))
+        calls.append((host, "org.example.VMMS1.Host.CreateSwitch", [Names.unique("denied"), "Private", "{}"]))
+        calls.append((host, "org.example.VMMS1.Host.CreateSAN", [Names.unique("denied"), "iSCSI",
+                                                                "{'Portal': <'127.0.0.1'>, 'Target': <'iqn.2026-12.test.vmms:denied'>}"]))
+        calls.append((host, "org.example.VMMS1.Host.CheckHealth", []))
         calls.append((vm, "\(vmInterface).Delete", ["{}"]))
         return calls
     }

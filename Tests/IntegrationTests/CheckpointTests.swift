@@ -548,6 +548,8 @@ struct CheckpointTests {
                 #expect(taken.errorName == "org.example.VMMS1.Error.AlreadyExists", "\(taken)")
                 let disk = try await root.call(vm.rawValue, "\(Self.vmInterface).AddHardDisk", ["{'SizeBytes': <uint64 16777216>}"])
                 #expect(disk.errorName == "org.example.VMMS1.Error.InvalidState" && disk.output.contains("checkpoints"), "\(disk)")
+                let removal = try await root.call(vm.rawValue, "\(Self.vmInterface).RemoveHardDisk", [try await Self.disk(client, vm), "{}"])
+                #expect(removal.errorName == "org.example.VMMS1.Error.InvalidState" && removal.output.contains("checkpoints"), "\(removal)")
 
                 // The introspection matches the XML file.
                 let xml = try await busctl(as: "root", ["introspect", "--xml-interface", "org.example.VMMS1", first.rawValue])
@@ -567,6 +569,8 @@ struct CheckpointTests {
                 try await Self.act(client, first, "Delete", [.vardict([:])])
                 let gone = try await root.call(first.rawValue, "\(Self.checkpointInterface).Apply")
                 #expect(gone.errorName == "org.example.VMMS1.Error.NotFound", "\(gone)")
+                let goneDelete = try await root.call(first.rawValue, "\(Self.checkpointInterface).Delete", ["{}"])
+                #expect(goneDelete.errorName == "org.example.VMMS1.Error.NotFound", "\(goneDelete)")
                 #expect(try await Self.checkpoints(client, vm) == [second])
                 #expect(try await Self.property(client, second, "Parent") == .objectPath("/"))
 

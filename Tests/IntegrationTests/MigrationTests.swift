@@ -429,6 +429,18 @@ struct MigrationTests {
                 #expect(try await source.state(path) == "Running")
                 #expect(try await LifecycleTests.domstate(name) == "running")
             }
+            // An Off VM with a disk: IncludeStorage needs a running QEMU; a checkpoint chain
+            // does not travel to another host. Neither starts a job, and the VM stays here.
+            try await Self.withVM(source, "refusechk", diskMiB: 16) { path, name, _ in
+                let root = GDBus(user: "root")
+                let off = try await root.call(path.rawValue, "org.example.VMMS1.VM.Move", [destination.uri, "{'IncludeStorage': <true>}"])
+                #expect(off.errorName == "org.example.VMMS1.Error.NotSupported" && off.output.contains("start"), "\(off)")
+                _ = try await source.call(path, Self.vmInterface, "Checkpoint", [.string("before-move")])
+                let chain = try await root.call(path.rawValue, "org.example.VMMS1.VM.Move", [destination.uri, "{}"])
+                #expect(chain.errorName == "org.example.VMMS1.Error.NotSupported" && chain.output.contains("checkpoint"), "\(chain)")
+                #expect(try await source.state(path) == "Off")
+                #expect(try await destination.virsh(["domstate", name]).status != 0, "\(name) was defined at the destination")
+            }
         }
     }
 }

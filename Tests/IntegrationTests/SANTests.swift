@@ -173,6 +173,17 @@ struct SANTests {
                 }
                 #expect(try await Self.poolNames().contains(name))
 
+                // bob (no rights) may neither refresh nor delete the SAN, nor attach its LUNs.
+                let bob = GDBus(user: "bob")   // gdbus prints the error's name
+                for method in ["Refresh", "Delete"] {
+                    let refused = try await bob.call(path.rawValue, "\(Self.san).\(method)", [])
+                    #expect(!refused.ok && refused.errorName?.hasSuffix("NotAuthorized") == true, "bob's \(method): \(refused)")
+                }
+                let bobAttach = try await bob.call(p2.rawValue, "\(Self.vm).AddHardDisk",
+                                                   ["{'SAN': <objectpath '\(path.rawValue)'>, 'LUN': <'unit:0:0:1'>}"])
+                #expect(!bobAttach.ok && bobAttach.errorName?.hasSuffix("NotAuthorized") == true, "bob's AddHardDisk of a LUN: \(bobAttach)")
+                #expect(try await Self.poolNames().contains(name))
+
                 // Detached from the running VM at once; the LUN's data stays on the target.
                 _ = try await client.call(p1, Self.vm, "RemoveHardDisk", [.string(source2), .vardict([:])])
                 #expect(!(try await virsh(["domblklist", vm1]).stdout.contains("\(target.iqn)/2")))
@@ -266,6 +277,22 @@ struct SANTests {
             let unknown = try await Self.busctl("alice", "/org/example/VMMS1/Host", "org.example.VMMS1.Host", "CreateSAN", "ssa{sv}",
                                                 [Names.unique("badsan"), "Tape", "0"])
             #expect(!unknown.ok && unknown.output.contains("unknown SAN type"), "\(unknown.output)")
+            // Fibre Channel: options checked first; then, with no NPIV-capable HBA on this
+            // machine, NotSupported naming what is missing.
+            let fibreChannel: [(String, String, String)] = [
+                ("bad WWNN", "{'WWNN': <'20:00:00'>, 'WWPN': <'2001001b32a9da4e'>}", "InvalidArgs"),
+                ("no WWPN", "{'WWNN': <'2001001b32a9da4e'>}", "InvalidArgs"),
+                ("bad parent", "{'WWNN': <'2001001b32a9da4e'>, 'WWPN': <'2101001b32a9da4e'>, 'ParentAdapter': <'../x'>}", "InvalidArgs"),
+                ("no NPIV HBA", "{'WWNN': <'2001001b32a9da4e'>, 'WWPN': <'2101001b32a9da4e'>}", "NotSupported"),
+            ]
+            for (what, options, error) in fibreChannel {
+                let outcome = try await alice.call("/org/example/VMMS1/Host", "org.example.VMMS1.Host.CreateSAN",
+                                                   [Names.unique("fcsan"), "FibreChannel", options])
+                #expect(!outcome.ok && outcome.errorName?.hasSuffix(error) == true, "Fibre Channel, \(what): \(outcome)")
+                if error == "NotSupported" {
+                    #expect(outcome.output.contains("NPIV") && outcome.output.contains("vports"), "\(outcome.output)")
+                }
+            }
             #expect(try await Self.poolNames() == before, "a failed CreateSAN left a pool")
 
             // A pool defined with virsh behind the service's back is a SAN too, and follows

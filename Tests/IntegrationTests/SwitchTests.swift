@@ -281,12 +281,18 @@ struct SwitchTests {
         }
     }
 
-    @Test func adaptersAtCreateAndHotPluggedWhileRunningKeepTheSwitchFromBeingDeleted() async throws {
+    /// For each type a VM can plug into (External has its own test): an adapter at create
+    /// time, one hot-plugged while running, both in the switch's bridge; Delete refused while
+    /// they are there; removal; Delete after.
+    @Test(arguments: ["Private", "Internal", "NAT"])
+    func adaptersAtCreateAndHotPluggedWhileRunningKeepTheSwitchFromBeingDeleted(type: String) async throws {
         try await Self.withService { service, bus, sandbox in
             let switchName = Names.unique("swa"), vmName = Names.unique("swvm")
             sandbox.network(switchName)
             sandbox.vm(vmName)
-            let switchPath = try await bus.createSwitch(switchName, "Internal", ["Address": "\(try await Self.freeSubnet()).1/24"])
+            let options = type == "Internal" ? ["Address": "\(try await Self.freeSubnet()).1/24"] : [:]
+            let switchPath = try await bus.createSwitch(switchName, type, options)
+            #expect(try await bus.switchProperty(switchPath, "Type") == "s \"\(type)\"")
             let bridge = try #require(Self.quoted(try await bus.switchProperty(switchPath, "Bridge")).first)
 
             let vm = try await bus.createVM(vmName, switchPath: switchPath)

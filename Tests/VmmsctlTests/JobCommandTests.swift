@@ -41,6 +41,15 @@ struct JobCommandTests {
                 // Import it as a second VM, then a second export cancelled half-way leaves no folder.
                 try await Ctl.ok(["import", "\(exports)/\(name)", "--new-id", "--name", copy])
                 #expect(try await Ctl.ok(["list", "--json"]).contains("\"\(copy)\""))
+
+                // Move the copy's files on a terminal (Move-VMStorage): the bar, then its disk in the new folder.
+                let moved = "\(exports)/moved"
+                try FileManager.default.createDirectory(atPath: moved, withIntermediateDirectories: true)
+                let moving = try await Ctl.onTerminal(["move", copy, moved], timeout: .seconds(120))
+                Ctl.expect(moving, 0, "move on a terminal")
+                #expect(moving.stdout.contains("% Moving \(copy)") && moving.stdout.contains("100% Moving"), "\(moving.stdout.debugDescription)")
+                let shownCopy = try await Ctl.ok(["show", copy, "--json"])
+                #expect(shownCopy.contains(moved), "the copy's files are not in \(moved): \(shownCopy)")
                 let again = "\(exports)/again"
                 try FileManager.default.createDirectory(atPath: again, withIntermediateDirectories: true)
                 let job = try await Ctl.ok(["export", name, again, "--no-wait"]).trimmingCharacters(in: .whitespacesAndNewlines)
