@@ -77,6 +77,13 @@ extension DBusConnection {
         return state
     }
 
+    func vmmsUUID(_ path: ObjectPath) async throws -> String {
+        let reply = try await call(destination: VMMS.name, path: path, interface: propertiesInterface, member: "Get",
+                                   [.string(VMMS.vmInterface), .string("UUID")])
+        guard let uuid = reply.first?.variant?.string else { throw BenchError("Get UUID: unexpected reply") }
+        return uuid
+    }
+
     func vmmsPing(_ path: ObjectPath) async throws {
         _ = try await call(destination: VMMS.name, path: path, interface: "org.freedesktop.DBus.Peer", member: "Ping")
     }

@@ -53,7 +53,7 @@ struct Cleanup: AsyncParsableCommand {
 struct Worker: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Internal: one client scenario, JSON on stdout.")
 
-    enum Mode: String, ExpressibleByArgument { case stateRead = "state-read", power, concurrency, probeLibvirt = "probe-libvirt", polkit }
+    enum Mode: String, ExpressibleByArgument { case stateRead = "state-read", power, concurrency, probeLibvirt = "probe-libvirt", polkit, holdName = "hold-name" }
 
     @Argument var mode: Mode
     @Option var path: String?
@@ -86,6 +86,14 @@ struct Worker: AsyncParsableCommand {
             let bus = try DBusConnection(bus: .system)
             defer { bus.close() }
             data = try encoder.encode(try await measurePolkit(bus, iterations: iterations))
+        case .holdName:
+            // A bus name for root to ask polkit about, as vmmsd asks about its callers: printed,
+            // then held until the bench ends this process (at most --seconds).
+            let bus = try DBusConnection(bus: .system)
+            defer { bus.close() }
+            FileHandle.standardOutput.write(Data((bus.uniqueName + "\n").utf8))
+            try await Task.sleep(for: .seconds(seconds))
+            return
         }
         FileHandle.standardOutput.write(data)
     }

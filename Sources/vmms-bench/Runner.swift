@@ -50,6 +50,8 @@ struct Report: Codable {
         var rootPair: Summary
         /// polkitd alone: one CheckAuthorization of vm.power as the non-root caller.
         var polkitAlone: Summary
+        /// polkitd alone as vmmsd asks it: by root, for the caller's bus name, with details.
+        var polkitOnBehalf: Summary?
         /// libvirt alone: virDomainSuspend + virDomainResume on a handle this process holds,
         /// no D-Bus at all: what any service's Pause+Resume costs at the least.
         var libvirtAPIPause: Summary?
@@ -234,6 +236,30 @@ final class Runner {
         return try JSONDecoder().decode(StateReadSamples.self, from: Data(result.stdout.utf8))
     }
 
+    /// CheckAuthorization as vmmsd makes it for a power call: root asks about the bus name of
+    /// a connection of the non-root user (a worker that holds one), with vmmsd's details.
+    func polkitForAnother(_ bus: DBusConnection, details: [String: String]) async throws -> [Double] {
+        let output = Scratch.file("hold-name")
+        let holder = try ChildProcess("/usr/sbin/runuser", ["-u", options.user, "--", selfPath, "worker", "hold-name", "--seconds", "600"],
+                                      stdoutPath: output)
+        defer {
+            holder.signal(SIGTERM)
+            _ = holder.wait()
+            try? FileManager.default.removeItem(atPath: output)
+        }
+        var name = ""
+        for _ in 0..<200 where name.isEmpty {
+            name = ((try? String(contentsOfFile: output, encoding: .utf8)) ?? "").split(separator: "\n").first.map(String.init) ?? ""
+            if name.isEmpty {
+                guard holder.exitStatusIfExited() == nil else { throw BenchError("the hold-name worker ended before printing its name") }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+        }
+        guard name.hasPrefix(":") else { throw BenchError("the hold-name worker printed no bus name") }
+        return try await measurePolkit(bus, subjectName: name, details: details, cancellation: true,
+                                       iterations: options.powerIterations * 2)
+    }
+
     func asUser<T: Decodable>(_ type: T.Type, _ arguments: [String]) async throws -> T {
         let result = try await runCommand("runuser", ["-u", options.user, "--", selfPath, "worker"] + arguments)
         guard result.status == 0 else { throw BenchError("worker \(arguments.first ?? "") as \(options.user) failed (\(result.status)): \(result.stderr.prefix(2000))") }
@@ -315,6 +341,8 @@ final class Runner {
                                                pause: { try await bus.vmmsPower(subjectPath, "Pause") },
                                                resume: { try await bus.vmmsPower(subjectPath, "Resume") })
         let polkitAlone = try await asUser([Double].self, ["polkit", "--iterations", String(options.powerIterations * 2)])
+        let polkitOnBehalf = try await polkitForAnother(bus, details: ["verb": "Pause", "vm.name": subject,
+                                                                       "vm.uuid": try await bus.vmmsUUID(subjectPath)])
         let libvirtPower = try await measurePower(iterations: options.powerIterations,
                                                   pause: { try await bus.libvirtPower(libvirtSubject, "Suspend") },
                                                   resume: { try await bus.libvirtPower(libvirtSubject, "Resume") })
@@ -351,6 +379,7 @@ final class Runner {
                                  libvirtRefusedUser: probe.ok ? "" : probe.error,
                                  rootPause: Summary(rootPower.pause), rootResume: Summary(rootPower.resume),
                                  rootPair: Summary(rootPower.pair), polkitAlone: Summary(polkitAlone),
+                                 polkitOnBehalf: Summary(polkitOnBehalf),
                                  libvirtAPIPause: Summary(apiPower.pause), libvirtAPIResume: Summary(apiPower.resume),
                                  libvirtAPIPair: Summary(apiPower.pair))
         let footprint = Report.Footprint(vmmsdRSSKiB: vmmsdMemory.rss, vmmsdHWMKiB: vmmsdMemory.hwm,
@@ -490,7 +519,8 @@ final class Runner {
         let powerRatio = r.power.vmmsPair.median / r.power.libvirtPair.median
         let rootPowerRatio = r.power.rootPair.median / r.power.libvirtPair.median
         // A pair is two polkit checks: the floor for a non-root caller is libvirt-dbus's time plus those.
-        let polkitFloor = r.power.libvirtPair.median + 2 * r.power.polkitAlone.median
+        let polkitCheck = r.power.polkitOnBehalf?.median ?? r.power.polkitAlone.median
+        let polkitFloor = r.power.libvirtPair.median + 2 * polkitCheck
         let userPowerRatio = r.power.vmmsPair.median / polkitFloor
         let throughput = r.concurrency.vmms.opsPerSecond / r.concurrency.libvirt.opsPerSecond
         let readyWorst = r.footprint.vmmsdReady.max
@@ -511,7 +541,9 @@ final class Runner {
                               return " (floor: libvirt API alone + 2 Pings = \(f(floor)) ms = \(f(floor / r.power.libvirtPair.median)) of libvirt-dbus; vmms above the floor \(f(r.power.rootPair.median - floor)) ms, libvirt-dbus \(f(r.power.libvirtPair.median - floor)) ms)"
                           } ?? ""), met: rootPowerRatio <= 0.9),
             Report.Target(name: "power op vmms(\(r.power.vmmsCaller)) / (libvirt-dbus + 2 polkit checks alone), median", target: "<= 1.1",
-                          measured: f(userPowerRatio) + " (vs libvirt-dbus alone \(f(powerRatio)))", met: userPowerRatio <= 1.1),
+                          measured: f(userPowerRatio) + " (polkit check " + f(polkitCheck) + " ms"
+                              + (r.power.polkitOnBehalf != nil ? ", asked as vmmsd asks it" : ", asked by the caller itself")
+                              + "; vs libvirt-dbus alone \(f(powerRatio)))", met: userPowerRatio <= 1.1),
             Report.Target(name: "concurrency throughput vmms(\(r.concurrency.vmmsCaller)) / libvirt-dbus(root)", target: ">= 1.0",
                           measured: f(throughput), met: throughput >= 1.0),
             Report.Target(name: "event latency p99 (libvirt's event to vmms's signal)", target: "< 5 ms",

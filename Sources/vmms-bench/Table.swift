@@ -38,6 +38,9 @@ extension Runner {
         row("3.   Pause / Suspend, root", p.rootPause, p.libvirtSuspend)
         row("3.   Resume, root", p.rootResume, p.libvirtResume)
         row("3. polkitd alone: CheckAuthorization vm.power as \(s.user)", p.polkitAlone, nil)
+        if let onBehalf = p.polkitOnBehalf {
+            row("3. polkitd alone, as vmmsd asks: root, for \(s.user)'s bus name, details", onBehalf, nil)
+        }
         if let pair = p.libvirtAPIPair {
             row("3. libvirt API alone: virDomainSuspend+virDomainResume (no D-Bus)", pair, nil)
         }

@@ -28,15 +28,26 @@ func measureVMMSStateRead(_ bus: DBusConnection, path: ObjectPath, iterations: I
 /// name, as vmmsd asks for every power call (details aside: only root may pass them), with
 /// no vmms in between. Its median is the floor vmms's power calls sit on for a non-root caller.
 func measurePolkit(_ bus: DBusConnection, iterations: Int) async throws -> [Double] {
+    try await measurePolkit(bus, subjectName: bus.uniqueName, details: [:], cancellation: false, iterations: iterations)
+}
+
+/// polkitd alone, asked as vmmsd asks it: by root, for another connection's bus name (the
+/// caller's), with the details vmmsd passes and a cancellation id, so that polkitd does all
+/// it does for one of vmms's power calls.
+func measurePolkit(_ bus: DBusConnection, subjectName: String, details: [String: String], cancellation: Bool,
+                   iterations: Int) async throws -> [Double] {
     let subject = DBusValue.structure([.string("system-bus-name"),
-                                       .dictionary(key: "s", value: "v", [.init(.string("name"), .variant(.string(bus.uniqueName)))])])
-    let body: [DBusValue] = [subject, .string("org.example.vmms1.vm.power"),
-                             .dictionary(key: "s", value: "s", []), .uint32(0), .string("")]
+                                       .dictionary(key: "s", value: "v", [.init(.string("name"), .variant(.string(subjectName)))])])
+    let detailsValue = DBusValue.dictionary(key: "s", value: "s", details.sorted { $0.key < $1.key }.map { .init(.string($0.key), .string($0.value)) })
+    var serial = 0
     func check() async throws {
+        serial += 1
+        let body: [DBusValue] = [subject, .string("org.example.vmms1.vm.power"), detailsValue, .uint32(0),
+                                 .string(cancellation ? "vmms-bench-\(serial)" : "")]
         let reply = try await bus.call(destination: "org.freedesktop.PolicyKit1", path: "/org/freedesktop/PolicyKit1/Authority",
                                        interface: "org.freedesktop.PolicyKit1.Authority", member: "CheckAuthorization", body)
         guard case .structure(let fields)? = reply.first, fields.first?.boolean == true else {
-            throw BenchError("polkit did not authorize \(bus.uniqueName) for vm.power: \(reply)")
+            throw BenchError("polkit did not authorize \(subjectName) for vm.power: \(reply)")
         }
     }
     for _ in 0..<20 { try await check() }
