@@ -13,6 +13,8 @@ TEST_PACKAGES += libvirt-daemon-driver-storage-iscsi-direct qemu-block-extra qem
 # libvirt's network driver (switches): dnsmasq for DHCP, iptables for NAT; busybox's udhcpc
 # is the DHCP client of the switch tests.
 TEST_PACKAGES += dnsmasq-base iptables busybox
+# socat: the migration tests' relay that lets the second host reach this libvirtd (moves back).
+TEST_PACKAGES += socat
 DEPS_STAMP := .build/.deps-ok
 
 .PHONY: all build run test test-unit test-integration deps clean bench

@@ -31,6 +31,8 @@ DBUS_SOCKET=/run/dbus/system_bus_socket
 # the Cockpit page's browser tests, Tests/CockpitTests: cockpit-ws and the bridge, cockpit-system
 # for the shell the page sits in, headless Chromium with its WebDriver, and selenium to drive it).
 # busybox: udhcpc, the DHCP client of the switch tests (Tests/IntegrationTests/SwitchTests.swift).
+# socat: the migration tests relay TCP on their veth to this libvirtd's socket, so the second
+# host can move VMs back (Tests/IntegrationTests/MigrationTests.swift).
 # cockpit-machines: what make bench-cockpit (scripts/bench-cockpit.sh) compares the page with.
 PACKAGES=(dbus-daemon dbus-bin polkitd libvirt-daemon-system libvirt-clients
           qemu-system-x86 qemu-utils ovmf libvirt-dbus libglib2.0-bin
@@ -38,7 +40,7 @@ PACKAGES=(dbus-daemon dbus-bin polkitd libvirt-daemon-system libvirt-clients
           libvirt-daemon-driver-storage-iscsi-direct qemu-block-extra libiscsi-bin tgt
           openssh-server openssh-client systemd bsdutils python3-dbus python3-gi
           cockpit-ws cockpit-bridge cockpit-system chromium chromium-driver python3-selenium
-          busybox)
+          busybox socat)
 PACKAGES+=(cockpit-machines)
 # The Debian packaging tools, for Tests/InstallTests/DebPackageTests (make deb, lintian).
 PACKAGES+=(debhelper dpkg-dev fakeroot lintian)

@@ -24,6 +24,10 @@ final class DestinationHost: Sendable {
     var unreachableURI: String { "qemu+tcp://10.250.\(octet).3/system" }
     /// Where this host's VirtualHardDiskPath really is inside the destination's namespace.
     var diskFolder: String { root + "/img" }
+    /// This host's end of the veth, and its libvirtd as the destination reaches it there
+    /// (through `relayToThisHost`).
+    var hostAddress: String { "10.250.\(octet).1" }
+    var hostURI: String { "qemu+tcp://\(hostAddress)/system" }
 
     private init(octet: Int) throws {
         self.octet = octet
@@ -91,6 +95,26 @@ final class DestinationHost: Sendable {
             try? await Task.sleep(for: .milliseconds(100))
         }
         return false
+    }
+
+    /// Lets the destination reach this host's libvirtd, to move VMs back: socat relays TCP
+    /// on this end of the veth only (no other address listens) to libvirtd's unix socket, as
+    /// root, so the destination's libvirtd can migrate peer to peer to `hostURI`. Returns the
+    /// function that stops the relay and the connections it forked.
+    func relayToThisHost() async throws -> @Sendable () async -> Void {
+        let relay = try ChildProcess("/usr/bin/socat", ["TCP-LISTEN:16509,bind=\(hostAddress),reuseaddr,fork",
+                                                        "UNIX-CONNECT:/run/libvirt/libvirt-sock"], stderrPath: root + "/socat.log")
+        let address = hostAddress
+        let stop: @Sendable () async -> Void = {
+            relay.signal(SIGTERM)
+            _ = await withCheckedContinuation { done in Thread.detachNewThread { done.resume(returning: relay.wait()) } }
+            _ = try? await runCommand("/usr/bin/pkill", ["-f", "bind=\(address),"])
+        }
+        guard await Self.poll({ await ((try? runCommand("/usr/bin/virsh", ["-c", self.hostURI, "uri"]))?.status == 0) }) else {
+            await stop()
+            throw TestFailure("this host's libvirtd does not answer at \(hostURI) through socat")
+        }
+        return stop
     }
 
     /// `virsh -c` the destination.
@@ -274,6 +298,60 @@ struct MigrationTests {
                 #expect(before.count > 40000 && before == after, "memory differs: \(before.prefix(300)) vs \(after.prefix(300))")
                 #expect(before.split(separator: "\n").contains { !$0.hasSuffix("0x0000000000000000 0x0000000000000000") }, "all zeros")
                 try await Self.goneHere(source, path, name)
+            }
+        }
+    }
+
+    /// There and back: a Paused VM moves to the destination and then, driven by the
+    /// destination's vmmsd, back to this host; it stays Paused, its memory as QEMU shows it is
+    /// the same after both moves, this host's vmmsd shows it again at the same path, and the
+    /// destination has nothing left of it. Resumed, it goes there and back again, running.
+    @Test func aVMMovesThereAndBackPausedAndRunningAndKeepsItsMemory() async throws {
+        try await Self.withHosts { source, watcher, destination, destinationBus in
+            try await Self.withVM(source, "back") { path, name, _ in
+                try await source.vm(path, "Start")
+                try await Task.sleep(for: .seconds(1))
+                try await source.vm(path, "Pause")
+                let read = ["qemu-monitor-command", name, "--hmp", "xp /2048xg 0"]
+                let readBIOS = ["qemu-monitor-command", name, "--hmp", "xp /1024xg 0xf0000"]
+                let before = try await virsh(read).stdout + (try await virsh(readBIOS).stdout)
+                let there = try await Self.move(source, path, to: destination.uri)
+                let thereEnding = await watcher.wait(there)
+                #expect(thereEnding?.state == "Completed", "\(String(describing: thereEnding))")
+                try await Self.goneHere(source, path, name)
+                #expect(await Self.destinationState(destinationBus, path) == "Paused")
+
+                let stopRelay = try await destination.relayToThisHost()
+                let destinationWatcher = try await JobTests.Watcher(destinationBus)
+                func back() async throws {
+                    let arrivals = try await Arrivals(source.bus)
+                    let back = try await Self.move(Client(bus: destinationBus), path, to: destination.hostURI)
+                    let backEnding = await destinationWatcher.wait(back)
+                    #expect(backEnding?.state == "Completed", "\(String(describing: backEnding))")
+                    #expect(backEnding?.percents.last == 100, "\(String(describing: backEnding))")
+                    #expect(await arrivals.wait(for: path), "this host's vmmsd did not announce \(path) again")
+                    #expect(try await destination.virsh(["domstate", name]).status != 0, "\(name) is still at the destination")
+                    #expect(try await virsh(["dominfo", name]).stdout.contains("Persistent:     yes"))
+                }
+                do {
+                    try await back()
+                    #expect(try await source.state(path) == "Paused")
+                    let after = try await virsh(read).stdout + (try await virsh(readBIOS).stdout)
+                    #expect(before.count > 40000 && before == after, "memory differs: \(before.prefix(300)) vs \(after.prefix(300))")
+
+                    // Running, live, there and back once more.
+                    try await source.vm(path, "Resume")
+                    let again = try await Self.move(source, path, to: destination.uri)
+                    #expect(await watcher.wait(again)?.state == "Completed")
+                    #expect(await Self.destinationState(destinationBus, path) == "Running")
+                    try await back()
+                    #expect(try await source.state(path) == "Running")
+                    #expect(try await LifecycleTests.domstate(name) == "running")
+                } catch {
+                    await stopRelay()
+                    throw error
+                }
+                await stopRelay()
             }
         }
     }
