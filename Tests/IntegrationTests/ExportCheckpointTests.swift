@@ -219,16 +219,9 @@ struct ExportCheckpointTests {
                 let before = try await C.disk(client, vm), oldFiles = C.snapshotFiles(vm)
                 first.stop()
                 running = nil
-                let crashing = try await SystemVMMSD(stateDirectory: state, environment: ["VMMSD_TEST_CRASH_AT": point])
-                _ = try? await client.call(vm, C.vmInterface, "Move", [.string(folder), .vardict([:])])
-                let died = await HardeningTests.eventually(30) { crashing.process.exitStatusIfExited() != nil }
-                #expect(died, "vmmsd did not die at \(point): \(crashing.log)")
-                crashing.stop()
-                running = try await SystemVMMSD(stateDirectory: state)
-                let journalEmpty = await HardeningTests.eventually(10) {
-                    ((try? FileManager.default.contentsOfDirectory(atPath: state + "/journal")) ?? []).isEmpty
+                running = try await JobTests.crash(at: point, state: state) {
+                    _ = try? await client.call(vm, C.vmInterface, "Move", [.string(folder), .vardict([:])])
                 }
-                #expect(journalEmpty)
                 let now = try await C.disk(client, vm)
                 if point == "Move.switched" {
                     #expect(now.hasPrefix(folder + "/Snapshots/"), "\(now)")

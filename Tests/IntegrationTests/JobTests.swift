@@ -126,6 +126,23 @@ struct JobTests {
         return folder
     }
 
+    /// Starts a vmmsd on `state` that dies at `point` (VMMSD_TEST_CRASH_AT), runs `act` (the
+    /// call that gets it there), and returns a vmmsd restarted on the same state once its
+    /// recovery has emptied the journal; expects both.
+    static func crash(at point: String, state: String, _ act: () async throws -> Void) async throws -> SystemVMMSD {
+        let crashing = try await SystemVMMSD(stateDirectory: state, environment: ["VMMSD_TEST_CRASH_AT": point])
+        try await act()
+        let died = await HardeningTests.eventually(60) { crashing.process.exitStatusIfExited() != nil }
+        #expect(died, "vmmsd did not die at \(point): \(crashing.log)")
+        crashing.stop()
+        let restarted = try await SystemVMMSD(stateDirectory: state)
+        let journalEmpty = await HardeningTests.eventually(10) {
+            ((try? FileManager.default.contentsOfDirectory(atPath: state + "/journal")) ?? []).isEmpty
+        }
+        #expect(journalEmpty, "after \(point) the journal holds \((try? FileManager.default.contentsOfDirectory(atPath: state + "/journal")) ?? [])")
+        return restarted
+    }
+
     static func compare(_ a: String, _ b: String) async throws -> Bool {
         let result = try await runCommand("/usr/bin/qemu-img", ["compare", "-U", a, b])
         return result.status == 0
@@ -320,6 +337,67 @@ struct JobTests {
                 #expect("\(String(describing: hardDisks))".contains(folder), "\(String(describing: hardDisks))")
             }
         }
+    }
+
+    /// A Saved VM's storage moves too: its disks and NVRAM go to the folder, the memory image
+    /// (where libvirt keeps managed saves) is re-pointed at them, the VM stays Saved, and Start
+    /// restores it onto the new files. With `crashAt`, vmmsd is killed at that step of the Move
+    /// and restarted first: recovery then makes the memory image name what the definition
+    /// names, and the unused files go.
+    static func savedMove(crashAt point: String?) async throws {
+        try await SystemBusNameLock.with {
+            let state = NSTemporaryDirectory() + "vmms-savedmove-\(UUID().uuidString.prefix(8))"
+            defer { try? FileManager.default.removeItem(atPath: state) }
+            let client = Client(bus: try DBusConnection(bus: .system))
+            defer { client.bus.close() }
+            var service: SystemVMMSD? = try await SystemVMMSD(stateDirectory: state)
+            defer { service?.stop() }
+            let watcher = try await Watcher(client.bus)
+            try await Self.withVM(client, "savedmv") { path, name, disks in
+                try await client.vm(path, "Start")
+                try await client.vm(path, "Save")
+                #expect(try await client.state(path) == "Saved")
+                let folder = try await Self.folder(client, "svm")
+                defer { try? FileManager.default.removeItem(atPath: folder) }
+                let moved = disks.map { folder + "/" + ($0 as NSString).lastPathComponent }
+                if let point {
+                    service?.stop()
+                    service = try await Self.crash(at: point, state: state) {
+                        _ = try? await client.call(path, Self.vmInterface, "Move", [.string(folder), .vardict([:])])
+                    }
+                } else {
+                    let job = try #require(try await client.call(path, Self.vmInterface, "Move", [.string(folder), .vardict([:])]).first?.objectPath)
+                    let ending = await watcher.wait(job)
+                    #expect(ending?.state == "Completed", "\(String(describing: ending))")
+                }
+                #expect(try await client.state(path) == "Saved")
+                #expect(try await Self.disks(name) == moved, "the definition does not name the moved disks")
+                let image = try await virsh(["managedsave-dumpxml", name]).stdout
+                #expect(moved.allSatisfy { image.contains("file='\($0)'") }, "the memory image does not name the moved disks: \(image)")
+                #expect(!disks.contains { image.contains("file='\($0)'") }, "the memory image still names an old disk")
+                // Generation 2: the image names its NVRAM (<nvram>PATH</nvram>) too.
+                if let nvram = image.components(separatedBy: "<nvram").dropFirst().first?
+                    .components(separatedBy: ">").dropFirst().first?.components(separatedBy: "<").first, !nvram.isEmpty {
+                    #expect(nvram.hasPrefix(folder + "/"), "the memory image's NVRAM \(nvram) did not move")
+                }
+                for old in disks { #expect(!FileManager.default.fileExists(atPath: old), "\(old) is left") }
+                try await client.vm(path, "Start")
+                #expect(try await virsh(["domstate", "--reason", name]).stdout.contains("restored"))
+                let live = try await virsh(["domblklist", name]).stdout
+                #expect(moved.allSatisfy { live.contains($0) }, "\(live)")
+                try await client.vm(path, "TurnOff")
+                for file in moved { await Self.remove("", files: [file]) }
+            }
+        }
+    }
+
+    @Test func storageMoveOfASavedVMRestoresOntoTheNewFiles() async throws {
+        try await Self.savedMove(crashAt: nil)
+    }
+
+    /// Killed between the definition and the memory image: recovery finishes the pair.
+    @Test func aCrashInTheSavedMoveBetweenDefinitionAndMemoryImageIsFinished() async throws {
+        try await Self.savedMove(crashAt: "Move.defined")
     }
 
     // MARK: Progress and Cancel
@@ -524,24 +602,17 @@ struct JobTests {
                 }
                 first?.stop()
                 first = nil
-                let crashing = try await SystemVMMSD(stateDirectory: state, environment: ["VMMSD_TEST_CRASH_AT": point])
                 let imageFolder = (disks[0] as NSString).deletingLastPathComponent
                 let imagesBefore = Set((try? FileManager.default.contentsOfDirectory(atPath: imageFolder)) ?? [])
-                if point.hasPrefix("Import") {
-                    _ = try? await client.call(Self.host, "org.example.VMMS1.Host", "ImportVM",
-                                               [.string(folder + "/" + name), .vardict(["GenerateNewId": .boolean(true), "Name": .string(copyName)])])
-                } else {
-                    _ = try? await client.call(path, Self.vmInterface, "Move", [.string(folder), .vardict([:])])
+                let restarted = try await Self.crash(at: point, state: state) {
+                    if point.hasPrefix("Import") {
+                        _ = try? await client.call(Self.host, "org.example.VMMS1.Host", "ImportVM",
+                                                   [.string(folder + "/" + name), .vardict(["GenerateNewId": .boolean(true), "Name": .string(copyName)])])
+                    } else {
+                        _ = try? await client.call(path, Self.vmInterface, "Move", [.string(folder), .vardict([:])])
+                    }
                 }
-                let died = await HardeningTests.eventually(30) { crashing.process.exitStatusIfExited() != nil }
-                #expect(died, "vmmsd did not die at \(point): \(crashing.log)")
-                crashing.stop()
-                let restarted = try await SystemVMMSD(stateDirectory: state)
                 defer { restarted.stop() }
-                let journalEmpty = await HardeningTests.eventually(10) {
-                    ((try? FileManager.default.contentsOfDirectory(atPath: state + "/journal")) ?? []).isEmpty
-                }
-                #expect(journalEmpty, "\((try? FileManager.default.contentsOfDirectory(atPath: state + "/journal")) ?? [])")
                 if point.hasPrefix("Import") {
                     #expect(try await virsh(["dominfo", copyName]).status != 0, "the half-imported domain is left after \(point)")
                     let imagesAfter = Set((try? FileManager.default.contentsOfDirectory(atPath: imageFolder)) ?? [])

@@ -12,6 +12,8 @@ enum JobFiles {
         for domain in try connection.allDomains() {
             var xmls = [try domain.xml(flags: [.inactive])]
             if (try? domain.isActive) == true, let live = try? domain.xml() { xmls.append(live) }
+            // A Saved VM's memory image restores onto the files its own definition names.
+            if (try? domain.hasManagedSaveImage) == true, let saved = try? domain.managedSaveXML() { xmls.append(saved) }
             for xml in xmls {
                 guard let files = try? DomainFiles(xml: xml) else { continue }
                 for path in files.allPaths { used.insert(StorageRoots.resolve(path) ?? path) }

@@ -27,6 +27,8 @@ struct VMMover {
         var uuid: String
         var name: String
         var running: Bool
+        /// Saved: its managed-save image names the disks and NVRAM too, and follows them.
+        var saved = false
         var disks: [File]
         var nvram: File?
         struct File: Sendable {
@@ -88,6 +90,7 @@ struct VMMover {
                 nvram = .init(target: "nvram", from: path, to: to, format: "raw")
             }
             var plan = Plan(uuid: uuid, name: name, running: running, disks: disks, nvram: nvram)
+            plan.saved = !running && ((try? domain.hasManagedSaveImage) ?? false)
             if !tree.isEmpty {
                 guard CheckpointFiles.uses(try domain.xml(flags: [.inactive]), tree.active), files.hardDisks.count == tree.active.count else {
                     throw VMMSError.invalidState(current: running ? "Running" : "Off",
@@ -147,6 +150,8 @@ struct VMMover {
         do {
             for path in paths { try await journal.intend(.removeUnlessUsed(path: path)) }
             if let intent { try await journal.intend(.checkpoint(intent)) }
+            // Undone first: the saved state then names the same files as the definition.
+            if plan.saved { try await journal.intend(.savedStateFollowsDefinition(uuid: plan.uuid)) }
             CrashPoint.reached("Move.intended")
             if plan.running { try await moveLive(job) } else { try await moveOff(job) }
             CrashPoint.reached("Move.switched")
@@ -218,7 +223,33 @@ struct VMMover {
                 xml = try CheckpointXML.repointing(xml, sources: after.active, formats: CheckpointFiles.formats(after))
             }
             _ = try connection.defineDomain(xml: xml)
+            CrashPoint.reached("Move.defined")
+            // A Saved VM's memory image holds a definition of its own: it names the new files
+            // too, so that Start restores onto them (recovery does the same after a crash here).
+            if plan.saved { try VMMover.savedStateFollowsDefinition(domain) }
         }
+    }
+
+    /// Points the disks and NVRAM of `domain`'s managed-save image at the files its persistent
+    /// definition names, by disk target; nothing when it has no such image or they agree.
+    /// Blocking (libvirt calls).
+    static func savedStateFollowsDefinition(_ domain: LibvirtDomain) throws {
+        guard try domain.hasManagedSaveImage else { return }
+        let definition = try DomainFiles(xml: try domain.xml(flags: [.inactive, .secure]))
+        let saved = try DomainFiles(xml: try domain.managedSaveXML(secure: true))
+        let wanted = Dictionary(definition.hardDisks.map { ($0.target, $0.path) }, uniquingKeysWith: { first, _ in first })
+        var changed = false
+        for disk in saved.hardDisks {
+            if let path = wanted[disk.target], path != disk.path {
+                saved.setDiskSource(target: disk.target, path: path)
+                changed = true
+            }
+        }
+        if let nvram = definition.nvram, saved.nvram != nil, saved.nvram != nvram {
+            saved.setNVRAM(nvram)
+            changed = true
+        }
+        if changed { try domain.defineManagedSaveXML(saved.xml) }
     }
 
     private func moveLive(_ job: JobContext) async throws {

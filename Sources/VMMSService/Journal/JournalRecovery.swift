@@ -76,6 +76,9 @@ struct JournalRecovery: ConnectionWatcher {
             }
         case .removeUnlessUsed(let path):
             try JobFiles.removeUnlessUsed([path], connection: connection)
+        case .savedStateFollowsDefinition(let uuid):
+            guard let domain = try? connection.domain(uuid: uuid) else { return }
+            try VMMover.savedStateFollowsDefinition(domain)
         }
     }
 }

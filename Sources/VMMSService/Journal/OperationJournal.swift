@@ -22,6 +22,10 @@ enum JournalStep: Codable, Sendable, Equatable {
     case deleteBridge(name: String)
     /// A Checkpoint or Apply about to change the VM's disks (finished or undone by state).
     case checkpoint(CheckpointIntent)
+    /// A storage Move of a Saved VM: its definition is re-pointed at the copies once they are
+    /// whole, then its managed-save image. At recovery the image is made to name what the
+    /// definition names, before the unused files go.
+    case savedStateFollowsDefinition(uuid: String)
 }
 
 /// The intents of operations in progress, one file per operation under

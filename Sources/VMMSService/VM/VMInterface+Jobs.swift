@@ -44,8 +44,8 @@ extension VMInterface {
         let plan = try await VMMover.plan(record, to: folder, services: services)
         let caller = await call.caller()
         let services = self.services
-        return try await startJob("Move", call: call, uid: uid, action: .vmMove, allowed: [.off, .running, .paused],
-                                  hint: "start it or turn it off first (a Saved VM's memory image names its disks)") { job in
+        return try await startJob("Move", call: call, uid: uid, action: .vmMove, allowed: [.off, .saved, .running, .paused],
+                                  hint: "wait until it is Off, Saved or Running") { job in
             try await VMMover(services: services, plan: plan, caller: caller).run(job)
         }
     }
