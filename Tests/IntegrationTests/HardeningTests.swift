@@ -65,6 +65,40 @@ struct HardeningTests {
         }
     }
 
+    /// kill -9 of vmmsd in AddHardDisk {SizeBytes}, then a restart: a new image made but not
+    /// yet attached is gone; one attached stays and is the VM's disk. The journal is empty
+    /// either way, and the next AddHardDisk works.
+    @Test(arguments: ["AddHardDisk.diskCreated", "AddHardDisk.attached"])
+    func aCrashInAddHardDiskLeavesNoOrphanImage(point: String) async throws {
+        try await SystemBusNameLock.with {
+            let state = NSTemporaryDirectory() + "vmms-crash-\(UUID().uuidString.prefix(8))"
+            defer { try? FileManager.default.removeItem(atPath: state) }
+            let name = Names.unique("crashdisk")
+            let client = Client(bus: try DBusConnection(bus: .system))
+            defer { client.bus.close() }
+            var service: SystemVMMSD? = try await SystemVMMSD(stateDirectory: state)
+            defer { service?.stop() }
+            let path = try await client.create(name, ["Generation": .uint32(1), "MemoryStartupBytes": .uint64(64 * Self.mib)])
+            let disks = try await client.diskDirectory()
+            let image = disks + "/\(name)-2.qcow2"
+            defer { try? FileManager.default.removeItem(atPath: image) }
+            service?.stop()
+            service = try await JobTests.crash(at: point, state: state) {
+                _ = try? await client.call(path, "org.example.VMMS1.VM", "AddHardDisk", [.vardict(["SizeBytes": .uint64(16 * Self.mib)])])
+            }
+            let definition = try await virsh(["dumpxml", "--inactive", name]).stdout
+            if point == "AddHardDisk.attached" {
+                #expect(definition.contains(image) && FileManager.default.fileExists(atPath: image), "the attached disk is gone after \(point)")
+            } else {
+                #expect(!definition.contains(image), "\(definition)")
+                #expect(!FileManager.default.fileExists(atPath: image), "an orphan image was left after \(point)")
+            }
+            let added = try await client.call(path, "org.example.VMMS1.VM", "AddHardDisk", [.vardict(["SizeBytes": .uint64(16 * Self.mib)])])
+            #expect(added.first?.string?.hasPrefix(disks + "/\(name)-") == true, "\(added)")
+            try await client.vm(path, "Delete", [.vardict(["DeleteDisks": .boolean(true)])])
+        }
+    }
+
     // MARK: What libvirt does not announce
 
     /// `virsh setvcpus --config`, `setmaxmem --config` and `autostart` emit no libvirt event;

@@ -48,6 +48,7 @@ extension VMInterface {
                 let diskPath = created ?? existing ?? ""
                 let format = created != nil ? "qcow2" : DomainXML.imageFormat(diskPath)
                 try await attach(diskPath, format: format, to: record)
+                CrashPoint.reached("AddHardDisk.attached")
                 await journal.finish()
                 return (record, diskPath)
             } catch {
