@@ -220,6 +220,9 @@ struct HardeningTests {
             #expect(try await root.call(first, "org.example.VMMS1.VM.SetProcessor", ["\(cpus)", "{'Reserve': <uint32 100>}"]).ok)
             #expect(try await root.call(second, "org.example.VMMS1.VM.SetProcessor", ["1", "{'Reserve': <uint32 50>}"]).ok)
             #expect(try await root.call(first, "org.example.VMMS1.VM.Start").ok)
+            // The audit log names who did what to which VM (Hyper-V's VMMS admin log).
+            let audited = await Self.eventually(5) { service.log.contains("uid 0 (") && service.log.contains(": Start \(big) (") }
+            #expect(audited, "no audit line for root's Start of \(big): \(service.log.suffix(2000))")
             let bob = try await GDBus(user: "bob").call(second, "org.example.VMMS1.VM.Start")
             #expect(bob.errorName == "org.example.VMMS1.Error.NotAuthorized", "\(bob)")
             #expect(!bob.output.contains("reserve"), "a refused caller learnt about reservations: \(bob)")

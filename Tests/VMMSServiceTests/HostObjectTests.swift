@@ -66,6 +66,47 @@ import Testing
         #expect(try await again.hostProperty("VirtualMachinePath") == .string(target))
     }
 
+    /// Sets of both host paths, many at once: every one is announced, and the settings file a
+    /// new service reads back holds the last value of each (no write lost to another).
+    @Test func concurrentSetsOfHostPathsLoseNothing() async throws {
+        let state = NSTemporaryDirectory() + "vmms-state-\(UUID().uuidString)"
+        let folders = (0..<8).map { NSTemporaryDirectory() + "vmms-paths-\($0)-\(UUID().uuidString.prefix(8))" }
+        for folder in folders { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
+        defer { for folder in folders { try? FileManager.default.removeItem(atPath: folder) } }
+        let (machines, disks) = (folders[3], folders[7])
+        do {
+            let f = try await ServiceFixture(stateDirectory: state)
+            defer { f.close() }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for (index, folder) in folders.enumerated() {
+                    // Machines get folders 0-3, disks 4-7; the last of each is set after the others.
+                    let property = index < 4 ? "VirtualMachinePath" : "VirtualHardDiskPath"
+                    if folder == machines || folder == disks { continue }
+                    group.addTask {
+                        _ = try await f.call(Paths.host, "org.freedesktop.DBus.Properties", "Set",
+                                             [.string("org.example.VMMS1.Host"), .string(property), .variant(.string(folder))])
+                    }
+                }
+                try await group.waitForAll()
+            }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for (property, folder) in [("VirtualMachinePath", machines), ("VirtualHardDiskPath", disks)] {
+                    group.addTask {
+                        _ = try await f.call(Paths.host, "org.freedesktop.DBus.Properties", "Set",
+                                             [.string("org.example.VMMS1.Host"), .string(property), .variant(.string(folder))])
+                    }
+                }
+                try await group.waitForAll()
+            }
+            #expect(try await f.hostProperty("VirtualMachinePath") == .string(machines))
+            #expect(try await f.hostProperty("VirtualHardDiskPath") == .string(disks))
+        }
+        let again = try await ServiceFixture(stateDirectory: state)
+        defer { again.close() }
+        #expect(try await again.hostProperty("VirtualMachinePath") == .string(machines), "a concurrent Set lost the machines path")
+        #expect(try await again.hostProperty("VirtualHardDiskPath") == .string(disks), "a concurrent Set lost the disks path")
+    }
+
     @Test(arguments: ["", "relative/path", "/does/not/exist/\(UUID().uuidString)", "/tmp/../etc", "/etc/passwd", "/"])
     func badStoragePathIsRefusedAndChangesNothing(path: String) async throws {
         let f = try await ServiceFixture()
