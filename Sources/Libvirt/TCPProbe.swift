@@ -2,8 +2,9 @@ import Glibc
 
 /// Whether a TCP port accepts a connection within a time limit: name resolution, a
 /// non-blocking connect and a poll, the socket closed whatever happens. Blocking: call off
-/// the cooperative pool. Used where a peer's own client library has no time limit (libiscsi
-/// inside libvirtd hangs for minutes on a host that drops packets).
+/// the cooperative pool. It stands in for what libvirt's iscsi-direct backend lacks (libiscsi
+/// inside libvirtd hangs for minutes on a portal that drops packets), and lives here, with
+/// the project's other C, because getaddrinfo hands out raw pointers.
 public enum TCPProbe {
     /// nil when `host`:`port` accepts a connection within `timeout`, else why not, in words
     /// (`connection refused`, `no answer within 3 seconds`, `its host name does not resolve …`).
