@@ -253,6 +253,20 @@ struct MigrationTests {
         #expect(try await virsh(["domstate", name]).status != 0, "\(name) is still defined here")
     }
 
+    /// Starts the VM, lets its firmware run for a second and pauses it.
+    static func startPaused(_ client: Client, _ path: ObjectPath) async throws {
+        try await client.vm(path, "Start")
+        try await Task.sleep(for: .seconds(1))
+        try await client.vm(path, "Pause")
+    }
+
+    /// A paused guest's memory as QEMU prints it through `run` (this host's virsh or the
+    /// destination's): the first 16 KiB (interrupt vectors, BIOS data) and SeaBIOS's segment.
+    static func guestMemory(_ name: String, _ run: ([String]) async throws -> CommandResult) async throws -> String {
+        try await run(["qemu-monitor-command", name, "--hmp", "xp /2048xg 0"]).stdout
+            + (try await run(["qemu-monitor-command", name, "--hmp", "xp /1024xg 0xf0000"]).stdout)
+    }
+
     // MARK: Moves
 
     /// A running TCG VM moves live: the job completes with progress, the VM runs there with
@@ -283,18 +297,13 @@ struct MigrationTests {
     @Test func pausedVMStaysPausedAndKeepsItsMemory() async throws {
         try await Self.withHosts { source, watcher, destination, destinationBus in
             try await Self.withVM(source, "paused") { path, name, _ in
-                try await source.vm(path, "Start")
-                try await Task.sleep(for: .seconds(1))
-                try await source.vm(path, "Pause")
-                // The first 16 KiB (interrupt vectors, BIOS data) and SeaBIOS's segment, as QEMU prints them.
-                let read = ["qemu-monitor-command", name, "--hmp", "xp /2048xg 0"]
-                let readBIOS = ["qemu-monitor-command", name, "--hmp", "xp /1024xg 0xf0000"]
-                let before = try await virsh(read).stdout + (try await virsh(readBIOS).stdout)
+                try await Self.startPaused(source, path)
+                let before = try await Self.guestMemory(name, virsh)
                 let job = try await Self.move(source, path, to: destination.uri)
                 let ending = await watcher.wait(job)
                 #expect(ending?.state == "Completed", "\(String(describing: ending))")
                 #expect(await Self.destinationState(destinationBus, path) == "Paused")
-                let after = try await destination.virsh(read).stdout + (try await destination.virsh(readBIOS).stdout)
+                let after = try await Self.guestMemory(name, destination.virsh)
                 #expect(before.count > 40000 && before == after, "memory differs: \(before.prefix(300)) vs \(after.prefix(300))")
                 #expect(before.split(separator: "\n").contains { !$0.hasSuffix("0x0000000000000000 0x0000000000000000") }, "all zeros")
                 try await Self.goneHere(source, path, name)
@@ -309,12 +318,8 @@ struct MigrationTests {
     @Test func aVMMovesThereAndBackPausedAndRunningAndKeepsItsMemory() async throws {
         try await Self.withHosts { source, watcher, destination, destinationBus in
             try await Self.withVM(source, "back") { path, name, _ in
-                try await source.vm(path, "Start")
-                try await Task.sleep(for: .seconds(1))
-                try await source.vm(path, "Pause")
-                let read = ["qemu-monitor-command", name, "--hmp", "xp /2048xg 0"]
-                let readBIOS = ["qemu-monitor-command", name, "--hmp", "xp /1024xg 0xf0000"]
-                let before = try await virsh(read).stdout + (try await virsh(readBIOS).stdout)
+                try await Self.startPaused(source, path)
+                let before = try await Self.guestMemory(name, virsh)
                 let there = try await Self.move(source, path, to: destination.uri)
                 let thereEnding = await watcher.wait(there)
                 #expect(thereEnding?.state == "Completed", "\(String(describing: thereEnding))")
@@ -336,7 +341,7 @@ struct MigrationTests {
                 do {
                     try await back()
                     #expect(try await source.state(path) == "Paused")
-                    let after = try await virsh(read).stdout + (try await virsh(readBIOS).stdout)
+                    let after = try await Self.guestMemory(name, virsh)
                     #expect(before.count > 40000 && before == after, "memory differs: \(before.prefix(300)) vs \(after.prefix(300))")
 
                     // Running, live, there and back once more.
