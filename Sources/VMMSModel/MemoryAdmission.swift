@@ -14,12 +14,6 @@ public enum MemoryAdmission {
         return nil
     }
 
-    /// Whether the host's memory is this machine's: a local QEMU driver (`qemu:///system`,
-    /// `qemu:///session`), not a remote host nor libvirt's test driver.
-    public static func isLocalQEMU(_ uri: String) -> Bool {
-        uri.hasPrefix("qemu:///") || uri.hasPrefix("qemu+unix:///")
-    }
-
     /// The refusal for a start of `name` needing `startupBytes` while `availableBytes` are
     /// available, or nil when it fits.
     public static func refusal(name: String, startupBytes: UInt64, availableBytes: UInt64) -> String? {

@@ -21,14 +21,6 @@ struct MemoryAdmissionTests {
         let refusal = MemoryAdmission.refusal(name: "web01", startupBytes: 3 * gib, availableBytes: 2 * gib)
         #expect(refusal?.contains("web01") == true && refusal?.contains("3072 MiB") == true && refusal?.contains("2048 MiB") == true)
     }
-
-    @Test func onlyALocalQEMUDriverIsThisMachinesMemory() {
-        #expect(MemoryAdmission.isLocalQEMU("qemu:///system"))
-        #expect(MemoryAdmission.isLocalQEMU("qemu:///session"))
-        #expect(!MemoryAdmission.isLocalQEMU("test:///default"))
-        #expect(!MemoryAdmission.isLocalQEMU("qemu+ssh://hv2/system"))
-        #expect(!MemoryAdmission.isLocalQEMU("qemu+tcp://10.0.0.2/system"))
-    }
 }
 
 struct DiskSpaceAdmissionTests {

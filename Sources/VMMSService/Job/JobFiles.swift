@@ -9,15 +9,21 @@ enum JobFiles {
     /// nothing may be deleted.
     static func pathsInUse(_ connection: LibvirtConnection) throws -> Set<String> {
         var used: Set<String> = []
-        for domain in try connection.allDomains() {
-            var xmls = [try domain.xml(flags: [.inactive])]
-            if (try? domain.isActive) == true, let live = try? domain.xml() { xmls.append(live) }
-            // A Saved VM's memory image restores onto the files its own definition names.
-            if (try? domain.hasManagedSaveImage) == true, let saved = try? domain.managedSaveXML() { xmls.append(saved) }
+        func insertPaths(of xmls: [String]) {
             for xml in xmls {
                 guard let files = try? DomainFiles(xml: xml) else { continue }
                 for path in files.allPaths { used.insert(StorageRoots.resolve(path) ?? path) }
             }
+        }
+        for domain in try connection.allDomains() {
+            var xmls = [try domain.xml(flags: [.inactive])]
+            if (try? domain.isActive) == true, let live = try? domain.xml() { xmls.append(live) }
+            insertPaths(of: xmls)
+        }
+        // A Saved VM's memory image restores onto the files its own definition names: one
+        // listing finds those VMs, so the others cost nothing more.
+        for domain in try connection.allDomains(flags: [.managedSave]) {
+            if let saved = try? domain.managedSaveXML() { insertPaths(of: [saved]) }
         }
         return used
     }

@@ -243,9 +243,10 @@ struct VMInterface: DBusInterface {
     }
 
     /// InsufficientResources when the VM's startup memory does not fit in the host's
-    /// available memory (`MemoryAdmission`); only for a QEMU driver on this machine.
+    /// available memory (`MemoryAdmission`); only where QEMU runs on this machine (the
+    /// monitor's `localQEMU`, which also decides where a VM's start time is read).
     static func admitMemory(_ record: VMRecord, services: Services) throws {
-        guard MemoryAdmission.isLocalQEMU(services.host.info.connectionURI),
+        guard services.monitor.localQEMU,
               let meminfo = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8),
               let available = MemoryAdmission.availableBytes(meminfo: meminfo),
               let refusal = MemoryAdmission.refusal(name: record.name, startupBytes: record.configuration.memoryStartupBytes,
